@@ -1,0 +1,151 @@
+"""The result of an analysis: per-layer rows, per-block aggregates, totals. Must not import torch.
+
+Every count is a Python ``int`` (unrounded) until a formatter renders it. Counts that depend on a
+counting convention (``macs``, ``flops``) are those of ``CostReport.convention``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cnncost.errors import Location
+from cnncost.ops.registry import Shape
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One leaf layer. Activation and byte figures are for the whole batch."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    out_shape: Shape
+    params_trainable: int
+    params_non_trainable: int
+    macs: int
+    flops: int
+    counted: bool  # False: the convention does not count this operator (see CostReport.uncounted)
+    activation_bytes: int  # the output tensor
+    bytes_read: int  # inputs + weights
+    bytes_written: int  # output
+    location: Location | None = None
+
+    @property
+    def params_total(self) -> int:
+        return self.params_trainable + self.params_non_trainable
+
+    @property
+    def scope(self) -> str:
+        return self.name.rpartition(".")[0]
+
+
+@dataclass(frozen=True)
+class BlockCost:
+    """The sum over every layer whose dotted name starts with ``name + '.'``."""
+
+    name: str
+    level: int  # 1 for a top-level block, 2 for a block inside it, ...
+    layers: int  # number of leaf layers inside
+    params_trainable: int
+    params_non_trainable: int
+    macs: int
+    flops: int
+    activation_bytes: int
+
+    @property
+    def params_total(self) -> int:
+        return self.params_trainable + self.params_non_trainable
+
+
+@dataclass(frozen=True)
+class Totals:
+    params_trainable: int
+    params_non_trainable: int
+    weight_bytes: int  # every parameter (trainable and not) at the report's dtype
+    macs: int
+    flops: int
+    activation_bytes: int  # every tensor of the forward pass, the input included
+    peak_activation_bytes: int  # live tensors at inference, freed after their last consumer
+    depth: int  # nodes on the longest input -> output path, the input included
+    weighted_depth: int  # conv / dense layers on the longest such path
+    layers: int
+    input_shapes: tuple[Shape, ...]
+    output_shapes: tuple[Shape, ...]
+
+    @property
+    def params_total(self) -> int:
+        return self.params_trainable + self.params_non_trainable
+
+
+@dataclass(frozen=True)
+class UncountedOp:
+    """An operator the report's convention does not count, with cnncost's complete count for it."""
+
+    op: str
+    layers: int
+    macs: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ConventionInfo:
+    name: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class DocumentedFigure:
+    """A figure the spec's metadata documents (parameters, MACs, accuracy...) with its source."""
+
+    metric: str
+    value: float | int | str
+    source: str
+    variant: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class CostReport:
+    model: str
+    title: str
+    variant: str | None
+    overrides: Mapping[str, Any]
+    convention: ConventionInfo
+    batch: int
+    dtype: str
+    bytes_per_element: int
+    layers: tuple[LayerCost, ...]
+    blocks: tuple[BlockCost, ...]
+    totals: Totals
+    uncounted: tuple[UncountedOp, ...] = ()
+    documented: tuple[DocumentedFigure, ...] = ()
+    spec_file: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def layer(self, name: str) -> LayerCost:
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def block(self, name: str) -> BlockCost:
+        for row in self.blocks:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number unrounded, JSON-ready (tuples become lists, locations strings)."""
+        data = asdict(self)
+        for row, layer in zip(data["layers"], self.layers):
+            row["location"] = str(layer.location) if layer.location else None
+            row["params_total"] = layer.params_total
+        for row, block in zip(data["blocks"], self.blocks):
+            row["params_total"] = block.params_total
+        data["totals"]["params_total"] = self.totals.params_total
+        data["overrides"] = dict(self.overrides)
+        data["params"] = dict(self.params)
+        return data
