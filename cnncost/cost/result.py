@@ -105,6 +105,8 @@ class DocumentedFigure:
     source: str
     variant: str | None = None
     note: str | None = None
+    convention: str | None = None
+    unit: str | None = None  # K, M or G: the source's value is rounded in this unit
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,289 @@
+"""Read a spec file and its imported block files into validated models. Must not import torch.
+
+Pydantic validation errors are turned into located problems (``file:line:column``, the data path,
+and a "did you mean" for a misspelt key); every problem of every file is collected and raised
+together as one SpecError.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cnncost.errors import FileAccessError, Location, Problem, SpecError
+from cnncost.ops.registry import all_ops, canonical_name
+from cnncost.spec import model as m
+from cnncost.spec.yamlsource import SourceMap, load_yaml
+
+#: Where ``imports`` are looked up after the importing file's own folder.
+BLOCKS_DIR = "blocks"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a block or function is defined: its file's source map and its data path there."""
+
+    source: SourceMap
+    path: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with everything it imports and the positions of every value."""
+
+    spec: m.ModelSpec
+    file: Path
+    source: SourceMap
+    blocks: dict[str, tuple[m.BlockDef, Origin]]
+    functions: dict[str, tuple[m.FunctionDef, Origin]]
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise FileAccessError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _normalise_items(data: Any) -> Any:
+    """Bare operator names in layer lists (``- relu``) become one-key mappings (``{relu: {}}``)."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in ("layers",) and isinstance(value, list):
+                out[key] = [{v: None} if isinstance(v, str) else _normalise_items(v) for v in value]
+            elif key == "branches" and isinstance(value, dict):
+                out[key] = {
+                    b: ([{v: None} if isinstance(v, str) else _normalise_items(v) for v in items]
+                        if isinstance(items, list) else items)
+                    for b, items in value.items()
+                }
+            else:
+                out[key] = _normalise_items(value)
+        return out
+    if isinstance(data, list):
+        return [_normalise_items(v) for v in data]
+    return data
+
+
+def _path_text(path: tuple[Any, ...]) -> str:
+    text = ""
+    for element in path:
+        text += f"[{element}]" if isinstance(element, int) else (f".{element}" if text else str(element))
+    return text
+
+
+def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
+    """Valid keys where a pydantic error points: an operator's attributes or the structural keys."""
+    for element in reversed(loc):
+        if isinstance(element, str) and element in all_ops():
+            return [*all_ops()[element].attrs, *m.COMMON_KEYS]
+    if loc and loc[-2:-1] == ("repeat",) or "repeat" in loc:
+        return list(m.RepeatBody.model_fields)
+    if "parallel" in loc:
+        return list(m.ParallelBody.model_fields)
+    if "blocks" in loc and len(loc) <= 3:
+        return list(m.BlockDef.model_fields)
+    if loc[:1] == ("input",):
+        return list(m.InputSpec.model_fields)
+    return list(m.ModelSpec.model_fields)
+
+
+def _problems_from_validation(err: ValidationError, smap: SourceMap) -> list[Problem]:
+    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden":
+            grouped.setdefault((*_clean(loc, smap), "__extra__", loc[-1]), []).append(e)
+        else:
+            grouped.setdefault(_clean(loc, smap), []).append(e)
+    problems = []
+    for path, errors in grouped.items():
+        if len(path) >= 2 and path[-2] == "__extra__":
+            key, data_path = path[-1], (*path[:-2], path[-1])
+            close = difflib.get_close_matches(str(key), _vocabulary(tuple(errors[0]["loc"])), n=1)
+            problems.append(Problem(
+                "schema", f"unknown key {key!r}", smap.locate(data_path, key=True),
+                layer=_path_text(path[:-2]) or None,
+                hint=f"did you mean {close[0]!r}?" if close else None))
+            continue
+        missing = [e for e in errors if e["type"] == "missing"]
+        if missing:
+            for e in missing:
+                problems.append(Problem("schema", f"missing required key {e['loc'][-1]!r}",
+                                        smap.locate(path), layer=_path_text(path) or None))
+            continue
+        value_errors = [e for e in errors if e["type"] in ("value_error", "assertion_error")]
+        chosen = value_errors or errors
+        messages = []
+        for e in chosen:
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            if msg not in messages:
+                messages.append(msg)
+        kind = "expression" if any("expression" in msg for msg in messages) else "schema"
+        text = "; ".join(messages[:3])
+        if not value_errors:
+            text = f"invalid value {errors[0].get('input')!r}: {text}"
+        problems.append(Problem(kind, text, smap.locate(path), layer=_path_text(path) or None))
+    return problems
+
+
+def _clean(loc: tuple[Any, ...], smap: SourceMap) -> tuple[Any, ...]:
+    found: tuple[Any, ...] = ()
+    for element in loc:
+        if (*found, element) in smap.values:
+            found = (*found, element)
+    return found
+
+
+def _validate(model: type[BaseModel], data: Any, smap: SourceMap,
+              problems: list[Problem]) -> Any:
+    try:
+        return model.model_validate(_normalise_items(data))
+    except ValidationError as err:
+        problems.extend(_problems_from_validation(err, smap))
+        return None
+
+
+def _find_import(name: str, importer: Path) -> Path:
+    for candidate in (importer.parent / name, importer.parent / BLOCKS_DIR / name,
+                      importer.parent.parent / BLOCKS_DIR / name):
+        if candidate.is_file():
+            return candidate
+    return importer.parent / name
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Load and validate a spec and its imports.
+
+    Raises:
+        FileAccessError: the spec file cannot be read.
+        SpecError: anything is wrong with it or its imports (all problems together).
+    """
+    file = Path(path)
+    text = read_text(file)
+    problems: list[Problem] = []
+    data, smap, yaml_problems = load_yaml(text, str(file))
+    problems.extend(yaml_problems)
+    if data is None or yaml_problems:
+        raise SpecError(problems)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("schema", "a spec is a mapping with at least name, input and "
+                                 "layers", Location(str(file), 1, 1))])
+    spec = _validate(m.ModelSpec, data, smap, problems)
+    blocks: dict[str, tuple[m.BlockDef, Origin]] = {}
+    functions: dict[str, tuple[m.FunctionDef, Origin]] = {}
+    for i, name in enumerate(data.get("imports") or []):
+        if not isinstance(name, str):
+            continue
+        target = _find_import(name, file)
+        where = smap.locate(("imports", i))
+        if target.is_file() and target.resolve() == file.resolve():
+            problems.append(Problem("file", f"{name!r} is this spec itself; import a block file "
+                                    f"(e.g. {BLOCKS_DIR}/{name})", where))
+            continue
+        if not target.is_file():
+            problems.append(Problem("file", f"imported block file {name!r} not found (looked next "
+                                    f"to the spec and in {BLOCKS_DIR}/)", where))
+            continue
+        bdata, bmap, bproblems = load_yaml(read_text(target), str(target))
+        problems.extend(bproblems)
+        if bdata is None or bproblems:
+            continue
+        bfile = _validate(m.BlockFile, bdata, bmap, problems)
+        if bfile is None:
+            continue
+        for bname, bdef in bfile.blocks.items():
+            blocks[bname] = (bdef, Origin(bmap, ("blocks", bname)))
+        for fname, fdef in bfile.functions.items():
+            functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
+    if spec is None:
+        raise SpecError(problems)
+    for bname, bdef in spec.blocks.items():
+        blocks[bname] = (bdef, Origin(smap, ("blocks", bname)))
+    for fname, fdef in spec.functions.items():
+        functions[fname] = (fdef, Origin(smap, ("functions", fname)))
+    loaded = LoadedSpec(spec, file, smap, blocks, functions)
+    problems.extend(_static_checks(loaded))
+    if problems:
+        raise SpecError(problems)
+    return loaded
+
+
+def _static_checks(loaded: LoadedSpec) -> list[Problem]:
+    """Checks that need the whole spec: block names vs operators, defaults, variants."""
+    problems: list[Problem] = []
+    spec, smap = loaded.spec, loaded.source
+    ops = all_ops()
+    for bname, (_, origin) in loaded.blocks.items():
+        if canonical_name(bname) or bname in m.STRUCTURAL:
+            problems.append(Problem("duplicate-name", f"block {bname!r} shadows an operator of the "
+                                    "same name; rename the block",
+                                    origin.source.locate(origin.path, key=True)))
+    known_calls = [*ops, *loaded.blocks, *m.STRUCTURAL]
+
+    def walk(items: list[Any], path: tuple[Any, ...], source: SourceMap) -> None:
+        for index, item in enumerate(items):
+            key, body = m.item_parts(item)
+            here = (*path, index)
+            if key == "repeat":
+                if body.layers is not None:
+                    walk(body.layers, (*here, "repeat", "layers"), source)
+                elif "{" not in str(body.block) and body.block not in loaded.blocks:
+                    problems.append(_unknown_block(body.block, source.locate(
+                        (*here, "repeat", "block")), known_calls))
+            elif key == "parallel":
+                for bname, branch in body.branches.items():
+                    walk(branch, (*here, "parallel", "branches", bname), source)
+            elif key not in ops and key not in loaded.blocks:
+                problems.append(_unknown_block(key, source.locate(here, key=True), known_calls))
+
+    walk(spec.layers, ("layers",), smap)
+    for bname, (bdef, origin) in loaded.blocks.items():
+        walk(bdef.layers, (*origin.path, "layers"), origin.source)
+        problems.extend(_check_defaults(bdef.defaults, origin.source, (*origin.path, "defaults")))
+    problems.extend(_check_defaults(spec.defaults, smap, ("defaults",)))
+    for vname, values in spec.variants.items():
+        for pname in values:
+            if pname not in spec.params:
+                close = difflib.get_close_matches(str(pname), list(spec.params), n=1)
+                problems.append(Problem(
+                    "unknown-param", f"variant {vname!r} sets {pname!r}, which is not declared "
+                    "under params", smap.locate(("variants", vname, pname), key=True),
+                    hint=f"did you mean {close[0]!r}?" if close else "declare it under params"))
+    if spec.default_variant is not None and spec.default_variant not in spec.variants:
+        problems.append(Problem("unknown-variant", f"default_variant {spec.default_variant!r} is "
+                                "not one of the variants", smap.locate(("default_variant",))))
+    return problems
+
+
+def _unknown_block(name: str | None, where: Location, known: list[str]) -> Problem:
+    close = difflib.get_close_matches(str(name), known, n=1)
+    return Problem("unknown-op", f"{name!r} is neither an operator nor a block", where,
+                   hint=f"did you mean {close[0]!r}?" if close else
+                   "see `cnncost schema` for the operators; blocks are defined under blocks:")
+
+
+def _check_defaults(defaults: dict[str, dict[str, Any]], source: SourceMap,
+                    path: tuple[Any, ...]) -> list[Problem]:
+    problems = []
+    for op_name, values in defaults.items():
+        canonical = canonical_name(op_name)
+        if canonical is None:
+            close = difflib.get_close_matches(op_name, list(all_ops()), n=1)
+            problems.append(Problem("unknown-op", f"defaults for unknown operator {op_name!r}",
+                                    source.locate((*path, op_name), key=True),
+                                    hint=f"did you mean {close[0]!r}?" if close else None))
+            continue
+        attrs = all_ops()[canonical].attrs
+        for attr in values:
+            if attr not in attrs:
+                close = difflib.get_close_matches(str(attr), list(attrs), n=1)
+                problems.append(Problem("schema", f"{op_name} has no attribute {attr!r}",
+                                        source.locate((*path, op_name, attr), key=True),
+                                        hint=f"did you mean {close[0]!r}?" if close else None))
+    return problems

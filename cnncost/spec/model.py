@@ -1,0 +1,308 @@
+"""Pydantic models of the spec format, generated from the operator registry. Must not import torch.
+
+A layer item is a one-key mapping: ``{conv2d: {...}}`` (an operator), ``{repeat: {...}}``,
+``{parallel: {...}}``, or ``{my_block: {...}}`` (a call of a block defined in the spec or in an
+imported block file). Numeric fields accept a number or an expression string. Models are frozen
+and forbid unknown keys; they only exist in the spec layer.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    Tag,
+    create_model,
+    model_validator,
+)
+
+from cnncost.ops.registry import Attr, all_ops
+from cnncost.spec.expr import parse
+
+
+def _check_expression(text: str) -> str:
+    parse(text)  # raises ExpressionError (a ValueError: pydantic reports it, located)
+    return text
+
+
+Expr = Annotated[str, AfterValidator(_check_expression)]
+Number = StrictInt | StrictFloat | Expr
+Int = StrictInt | Expr
+Bool = StrictBool | Expr
+
+STRUCTURAL = ("repeat", "parallel")
+COMMON_KEYS = ("name", "input", "inputs", "when")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Common(_Frozen):
+    """Keys every layer item accepts."""
+
+    name: str | None = Field(None, description="local name; dotted names nest; '{expr}' interpolates")
+    input: str | None = Field(None, description="reference to the input (default: previous item)")
+    inputs: list[str] | None = Field(None, description="references, for operators with several inputs")
+    when: Bool | None = Field(None, description="include this item only if the expression is true")
+
+    @model_validator(mode="after")
+    def _one_input_form(self) -> Common:
+        if self.input is not None and self.inputs is not None:
+            raise ValueError("give either 'input' or 'inputs', not both")
+        return self
+
+
+def _attr_type(attr: Attr) -> Any:
+    """The pydantic type of one operator attribute (expressions allowed in numeric places)."""
+    kind = attr.kind
+    if kind == "int":
+        return Int
+    if kind == "float":
+        return Number
+    if kind == "bool":
+        return Bool
+    if kind in ("str", "choice"):
+        return str
+    if kind == "act":
+        return str | None
+    if kind == "pair":
+        return Int | list[Int]
+    if kind in ("sides", "padding"):
+        return Int | list[Int | list[Int]]
+    if kind == "ints":
+        return Expr | list[Int]
+    if kind == "floats":
+        return Number | list[Number]
+    if kind == "table":
+        return Expr | list[list[Int]]
+    raise AssertionError(kind)  # pragma: no cover
+
+
+@lru_cache(maxsize=None)
+def op_model(op_name: str) -> type[Common]:
+    """The model of an operator's arguments (all optional here: defaults fill in at expansion)."""
+    opdef = all_ops()[op_name]
+    fields: dict[str, Any] = {
+        name: (_attr_type(attr) | None, Field(None, description=attr.doc or None))
+        for name, attr in opdef.attrs.items()
+    }
+    return create_model(f"{op_name}_args", __base__=Common, __doc__=opdef.doc, **fields)
+
+
+class BlockCall(Common):
+    """Arguments of a block call: the block's declared args (checked at expansion)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class RepeatBody(Common):
+    times: Int = Field(description="number of iterations (an expression)")
+    index: str = Field("i", description="name of the iteration index in expressions (from 0)")
+    layers: list[Item] | None = Field(None, description="the body, one scope per iteration")
+    block: str | None = Field(None, description="instead of layers: a block called per iteration")
+    args: dict[str, Any] | None = Field(None, description="the block's arguments")
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RepeatBody:
+        if (self.layers is None) == (self.block is None):
+            raise ValueError("a repeat needs exactly one of 'layers' or 'block'")
+        if self.args is not None and self.block is None:
+            raise ValueError("'args' goes with 'block'")
+        return self
+
+
+class ParallelBody(Common):
+    branches: dict[str, list[Item]] = Field(
+        description="named branches, each a list of layers read from the same input; [] = identity")
+    merge: str | dict[str, Any] = Field(
+        "concat", description="merge operator (concat, add, multiply) or a one-key operator item")
+
+
+def _item_tag(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        if key in STRUCTURAL or key in all_ops():
+            return str(key)
+        return "call"
+    if isinstance(value, BaseModel):  # re-validation of a constructed model
+        return next(iter(type(value).model_fields))
+    return "invalid"
+
+
+class _Invalid(_Frozen):
+    @model_validator(mode="before")
+    @classmethod
+    def _reject(cls, value: Any) -> Any:
+        raise ValueError(
+            "a layer item is a one-key mapping such as {conv2d: {out: 64, kernel: 3}}, "
+            "{repeat: {...}}, {parallel: {...}} or {my_block: {...}}, or a bare operator name")
+
+
+def _item_models() -> dict[str, type[BaseModel]]:
+    models: dict[str, type[BaseModel]] = {
+        "repeat": create_model("repeat_item", __base__=_Frozen, repeat=(RepeatBody, ...)),
+        "parallel": create_model("parallel_item", __base__=_Frozen, parallel=(ParallelBody, ...)),
+    }
+    for name in all_ops():
+        if name == "input":
+            continue
+        models[name] = create_model(f"{name}_item", __base__=_Frozen,
+                                    **{name: (op_model(name) | None, None)})
+    models["call"] = _CallItem
+    models["invalid"] = _Invalid
+    return models
+
+
+class _CallItem(_Frozen):
+    """A block call: ``{block_name: {args...}}`` (root model over one dynamic key)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate(cls, value: Any) -> Any:
+        ((key, body),) = value.items()
+        if not isinstance(key, str):
+            raise ValueError(f"layer item key must be a name, got {key!r}")
+        if body is not None and not isinstance(body, dict):
+            raise ValueError(f"the arguments of {key!r} must be a mapping")
+        return {key: BlockCall.model_validate(body or {})}
+
+    @property
+    def block_name(self) -> str:
+        return next(iter(self.__pydantic_extra__ or {}))
+
+    @property
+    def call(self) -> BlockCall:
+        return next(iter((self.__pydantic_extra__ or {}).values()))
+
+
+def _build_item_type() -> Any:
+    members = tuple(Annotated[model, Tag(tag)] for tag, model in _item_models().items())
+    return Annotated[Union[members], Discriminator(_item_tag)]  # noqa: UP007 - dynamic union
+
+
+Item = _build_item_type()
+
+
+class FunctionDef(_Frozen):
+    args: list[str] = Field(description="parameter names")
+    expr: Expr = Field(description="the function's value, an expression over its args and params")
+
+
+class BlockDef(_Frozen):
+    doc: str | None = None
+    args: list[str] | dict[str, Any] = Field(
+        default_factory=dict, description="argument names, or names with defaults (null = required)")
+    inputs: list[str] = Field(["input"], description="names of the block's inputs, in call order")
+    defaults: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="per-operator defaults inside the block")
+    layers: list[Item]
+    output: str | None = Field(None, description="reference to the block's output (default: last)")
+
+    @property
+    def arg_defaults(self) -> dict[str, Any]:
+        """Argument name -> default value (``None`` for required)."""
+        if isinstance(self.args, list):
+            return {name: None for name in self.args}
+        return dict(self.args)
+
+
+class InputSpec(_Frozen):
+    name: str = "input"
+    channels: Int | None = None
+    height: Int | None = None
+    width: Int | None = None
+    shape: list[Int] | None = Field(None, description="any per-sample shape instead of C, H, W")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> InputSpec:
+        image = (self.channels, self.height, self.width)
+        if self.shape is None and any(v is None for v in image):
+            raise ValueError("give channels, height and width, or shape")
+        if self.shape is not None and any(v is not None for v in image):
+            raise ValueError("give either shape or channels/height/width")
+        return self
+
+
+UNITS = {"K": 10**3, "M": 10**6, "G": 10**9}
+METRICS = ("params_total", "params_trainable", "params_non_trainable", "macs", "flops",
+           "connections", "depth", "weighted_depth", "top1", "top5", "size_mb", "weight_bytes")
+
+
+class Documented(_Frozen):
+    metric: str = Field(description="one of: " + ", ".join(METRICS))
+    value: StrictInt | StrictFloat | str
+    source: str
+    variant: str | None = None
+    convention: str | None = Field(None, description="for macs/flops: the counting convention")
+    unit: str | None = Field(None, description="K, M or G: the source rounds to this unit with "
+                             "as many decimals as 'value' shows")
+    checked: bool = Field(True, description="false: shown but not asserted (needs a note)")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> Documented:
+        if self.metric not in METRICS:
+            raise ValueError(f"unknown metric {self.metric!r}; expected one of {', '.join(METRICS)}")
+        if self.unit is not None and self.unit not in UNITS:
+            raise ValueError(f"unknown unit {self.unit!r}; expected one of {', '.join(UNITS)}")
+        if not self.checked and not self.note:
+            raise ValueError("a figure with checked: false needs a note saying why")
+        return self
+
+
+class BlockFile(_Frozen):
+    """A shared block file (``specs/blocks/*.yaml``) that specs import."""
+
+    doc: str | None = None
+    functions: dict[str, FunctionDef] = Field(default_factory=dict)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+
+
+class ModelSpec(_Frozen):
+    """One architecture, or a family of them selected by variants and parameters."""
+
+    name: str
+    title: str = ""
+    description: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="literal values, overridable with --set")
+    let: dict[str, Any] = Field(default_factory=dict,
+                                description="derived values: expressions, evaluated in order")
+    functions: dict[str, FunctionDef] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="named sets of parameter values")
+    default_variant: str | None = None
+    input: InputSpec
+    defaults: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="per-operator default attributes")
+    imports: list[str] = Field(default_factory=list,
+                               description="block files, relative to this file or to specs/blocks")
+    documented: list[Documented] = Field(default_factory=list)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    layers: list[Item]
+    outputs: list[str] | None = None
+
+
+RepeatBody.model_rebuild()
+ParallelBody.model_rebuild()
+
+
+def item_parts(item: BaseModel) -> tuple[str, Any]:
+    """(key, body) of a validated layer item; for a block call the key is the block's name."""
+    if isinstance(item, _CallItem):
+        return item.block_name, item.call
+    key = next(iter(type(item).model_fields))
+    return key, getattr(item, key)
