@@ -168,9 +168,13 @@ class Expander:
             out_shape = opdef.infer(OpContext(attrs, in_shapes))
         except (ShapeError, OpArgumentError) as err:
             kind = "shape" if isinstance(err, ShapeError) else "argument"
+            message = str(err)
+            if not message.startswith(canonical):
+                message = f"{canonical}: {message}"
             shapes = ", ".join(str(tuple(s)) for s in in_shapes)
-            self._problem(kind, f"{canonical}: {err} (input shape {shapes})", scope, path,
-                          node_name)
+            if str(tuple(in_shapes[0])) not in message if in_shapes else False:
+                message += f" (input shape {shapes})"
+            self._problem(kind, message, scope, path, node_name)
             self.failed.add(node_name)
             return node_name
         self.nodes[node_name] = LayerNode(node_name, canonical, freeze_attrs(attrs), tuple(inputs),
@@ -386,10 +390,13 @@ class Expander:
             raise _Failed from None
         if found is not None:
             return found
-        close = difflib.get_close_matches(text, scope.visible(), n=1)
+        visible = scope.visible()
+        close = difflib.get_close_matches(text, visible, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else (
+            f"names here: {', '.join(visible)}" if 0 < len(visible) <= 8 else None)
         self._problem("reference", f"no layer or input named {text!r} before this point"
                       + (f" in {scope.prefix[:-1]!r}" if scope.prefix else ""), scope, path,
-                      hint=f"did you mean {close[0]!r}?" if close else None)
+                      hint=hint)
         raise _Failed
 
     def _check_scopes(self) -> None:
@@ -454,7 +461,8 @@ class Expander:
             return value
         if kind == "padding" and raw in ("same", "valid"):
             return raw
-        value = self._evaluate(raw, scope, path, "any", first_input)
+        value = self._evaluate(raw, scope, path, kind if kind in ("int", "bool") else "any",
+                               first_input)
         try:
             return _normalise(kind, value)
         except (OpArgumentError, TypeError, ValueError) as err:

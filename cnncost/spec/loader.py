@@ -202,6 +202,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
         for fname, fdef in bfile.functions.items():
             functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
     if spec is None:
+        problems.extend(_raw_unknown_calls(data, smap, blocks))
         raise SpecError(problems)
     for bname, bdef in spec.blocks.items():
         blocks[bname] = (bdef, Origin(smap, ("blocks", bname)))
@@ -235,12 +236,13 @@ def _static_checks(loaded: LoadedSpec) -> list[Problem]:
                     walk(body.layers, (*here, "repeat", "layers"), source)
                 elif "{" not in str(body.block) and body.block not in loaded.blocks:
                     problems.append(_unknown_block(body.block, source.locate(
-                        (*here, "repeat", "block")), known_calls))
+                        (*here, "repeat", "block")), known_calls, _path_text(here)))
             elif key == "parallel":
                 for bname, branch in body.branches.items():
                     walk(branch, (*here, "parallel", "branches", bname), source)
             elif key not in ops and key not in loaded.blocks:
-                problems.append(_unknown_block(key, source.locate(here, key=True), known_calls))
+                problems.append(_unknown_block(key, source.locate(here, key=True), known_calls,
+                                               _path_text(here)))
 
     walk(spec.layers, ("layers",), smap)
     for bname, (bdef, origin) in loaded.blocks.items():
@@ -261,9 +263,45 @@ def _static_checks(loaded: LoadedSpec) -> list[Problem]:
     return problems
 
 
-def _unknown_block(name: str | None, where: Location, known: list[str]) -> Problem:
+def _raw_unknown_calls(data: dict[str, Any], smap: SourceMap,
+                       imported: dict[str, Any]) -> list[Problem]:
+    """Unknown operators or blocks, found on the raw data when schema validation failed, so that
+    they are reported together with the schema problems."""
+    raw_blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    known = [*all_ops(), *raw_blocks, *imported, *m.STRUCTURAL]
+    problems: list[Problem] = []
+
+    def walk(items: Any, path: tuple[Any, ...]) -> None:
+        if not isinstance(items, list):
+            return
+        for index, item in enumerate(items):
+            here = (*path, index)
+            key = item if isinstance(item, str) else (
+                next(iter(item)) if isinstance(item, dict) and len(item) == 1 else None)
+            if not isinstance(key, str):
+                continue
+            body = item.get(key) if isinstance(item, dict) else None
+            if key == "repeat" and isinstance(body, dict):
+                walk(body.get("layers"), (*here, "repeat", "layers"))
+            elif key == "parallel" and isinstance(body, dict) and isinstance(
+                    body.get("branches"), dict):
+                for bname, branch in body["branches"].items():
+                    walk(branch, (*here, "parallel", "branches", bname))
+            elif canonical_name(key) is None and key not in known:
+                problems.append(_unknown_block(key, smap.locate(here, key=True), known,
+                                               _path_text(here)))
+
+    walk(data.get("layers"), ("layers",))
+    for bname, bdef in raw_blocks.items():
+        if isinstance(bdef, dict):
+            walk(bdef.get("layers"), ("blocks", bname, "layers"))
+    return problems
+
+
+def _unknown_block(name: str | None, where: Location, known: list[str],
+                   layer: str | None = None) -> Problem:
     close = difflib.get_close_matches(str(name), known, n=1)
-    return Problem("unknown-op", f"{name!r} is neither an operator nor a block", where,
+    return Problem("unknown-op", f"{name!r} is neither an operator nor a block", where, layer,
                    hint=f"did you mean {close[0]!r}?" if close else
                    "see `cnncost schema` for the operators; blocks are defined under blocks:")
 

@@ -9,18 +9,17 @@ and forbid unknown keys; they only exist in the spec layer.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
-    Tag,
     create_model,
     model_validator,
 )
@@ -128,43 +127,37 @@ class ParallelBody(Common):
         "concat", description="merge operator (concat, add, multiply) or a one-key operator item")
 
 
-def _item_tag(value: Any) -> str:
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
-        if key in STRUCTURAL or key in all_ops():
-            return str(key)
-        return "call"
-    if isinstance(value, BaseModel):  # re-validation of a constructed model
-        return next(iter(type(value).model_fields))
-    return "invalid"
+def _reject(value: Any) -> Any:
+    raise ValueError(
+        "a layer item is a one-key mapping such as {conv2d: {out: 64, kernel: 3}}, "
+        "{repeat: {...}}, {parallel: {...}} or {my_block: {...}}, or a bare operator name")
 
 
-class _Invalid(_Frozen):
-    @model_validator(mode="before")
-    @classmethod
-    def _reject(cls, value: Any) -> Any:
-        raise ValueError(
-            "a layer item is a one-key mapping such as {conv2d: {out: 64, kernel: 3}}, "
-            "{repeat: {...}}, {parallel: {...}} or {my_block: {...}}, or a bare operator name")
+@lru_cache(maxsize=None)
+def item_model(key: str) -> type[BaseModel]:
+    """The model of a one-key layer item, built on first use (most specs use a dozen operators;
+    building all of them up front would cost most of a second)."""
+    if key == "repeat":
+        return create_model("repeat_item", __base__=_Frozen, repeat=(RepeatBody, ...))
+    if key == "parallel":
+        return create_model("parallel_item", __base__=_Frozen, parallel=(ParallelBody, ...))
+    return create_model(f"{key}_item", __base__=_Frozen, **{key: (op_model(key) | None, None)})
 
 
-def _item_models() -> dict[str, type[BaseModel]]:
-    models: dict[str, type[BaseModel]] = {
-        "repeat": create_model("repeat_item", __base__=_Frozen, repeat=(RepeatBody, ...)),
-        "parallel": create_model("parallel_item", __base__=_Frozen, parallel=(ParallelBody, ...)),
-    }
-    for name in all_ops():
-        if name == "input":
-            continue
-        models[name] = create_model(f"{name}_item", __base__=_Frozen,
-                                    **{name: (op_model(name) | None, None)})
-    models["call"] = _CallItem
-    models["invalid"] = _Invalid
-    return models
+def _validate_item(value: Any) -> BaseModel:
+    """Dispatch a raw layer item on its key; nested errors keep their locations."""
+    if isinstance(value, BaseModel):
+        return value
+    if not (isinstance(value, dict) and len(value) == 1):
+        _reject(value)
+    key = next(iter(value))
+    if key in STRUCTURAL or key in all_ops():
+        return item_model(str(key)).model_validate(value)
+    return _CallItem.model_validate(value)
 
 
 class _CallItem(_Frozen):
-    """A block call: ``{block_name: {args...}}`` (root model over one dynamic key)."""
+    """A block call: ``{block_name: {args...}}`` (one dynamic key)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -187,12 +180,13 @@ class _CallItem(_Frozen):
         return next(iter((self.__pydantic_extra__ or {}).values()))
 
 
-def _build_item_type() -> Any:
-    members = tuple(Annotated[model, Tag(tag)] for tag, model in _item_models().items())
-    return Annotated[Union[members], Discriminator(_item_tag)]  # noqa: UP007 - dynamic union
+class _ItemSchema:
+    """JSON-schema hook: a placeholder that ``schema.py`` replaces by ``#/$defs/LayerItem``."""
 
+    PLACEHOLDER = {"x-cnncost": "LayerItem"}
 
-Item = _build_item_type()
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return dict(self.PLACEHOLDER)
 
 
 class FunctionDef(_Frozen):
@@ -295,6 +289,8 @@ class ModelSpec(_Frozen):
     layers: list[Item]
     outputs: list[str] | None = None
 
+
+Item = Annotated[Any, BeforeValidator(_validate_item), _ItemSchema()]
 
 RepeatBody.model_rebuild()
 ParallelBody.model_rebuild()

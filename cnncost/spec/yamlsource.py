@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path = tuple[Any, ...]
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
 @dataclass
@@ -70,19 +71,30 @@ def load_yaml(text: str, file: str) -> tuple[Any, SourceMap, list[Problem]]:
 
     def build(node: yaml.Node, path: Path) -> Any:
         smap.values[path] = _loc(file, node.start_mark)
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unsupported tag {node.tag!r}: a spec holds plain data only",
+                node.start_mark)
         if isinstance(node, yaml.MappingNode):
-            constructor.flatten_mapping(node)  # YAML merge keys (<<)
+            explicit = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
+            constructor.flatten_mapping(node)  # YAML merge keys (<<): merged pairs come first
+            merged = len(node.value) - explicit
             data: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
+            seen: set[Any] = set()
+            for index, (key_node, value_node) in enumerate(node.value):
                 key = constructor.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, float, bool)):
                     problems.append(Problem("yaml", "mapping keys must be scalars",
                                             _loc(file, key_node.start_mark)))
                     continue
-                if key in data:
-                    problems.append(Problem("yaml", f"duplicate key {key!r}",
-                                            _loc(file, key_node.start_mark)))
-                    continue
+                if index >= merged:  # an explicit key overrides a merged one
+                    if key in seen:
+                        problems.append(Problem("yaml", f"duplicate key {key!r}",
+                                                _loc(file, key_node.start_mark)))
+                        continue
+                    seen.add(key)
+                elif key in data:
+                    continue  # the first merged mapping wins, as in PyYAML
                 smap.keys[(*path, key)] = _loc(file, key_node.start_mark)
                 data[key] = build(value_node, (*path, key))
             return data

@@ -1,0 +1,5 @@
+"""``python -m cnncost`` runs the command line."""
+
+from cnncost.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""Expansion: names, scopes, references, repeat, parallel, blocks, defaults, variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnncost import api
+from cnncost.errors import SpecError
+
+HEAD = "name: t\ninput: {channels: 3, height: 8, width: 8}\n"
+
+
+def graph(tmp_path: Path, text: str, **kwargs):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return api.build_graph(path, **kwargs)[0]
+
+
+def names(g) -> list[str]:
+    return list(g.topo_order())
+
+
+def test_auto_names_and_explicit_names(tmp_path: Path) -> None:
+    g = graph(tmp_path, HEAD + "layers:\n  - conv2d: {out: 4, kernel: 1}\n  - relu\n  - relu\n"
+              "  - conv2d: {name: head, out: 2, kernel: 1}\n")
+    assert names(g) == ["input", "conv2d", "relu", "relu_1", "head"]
+    assert g.inputs_of("head") == ("relu_1",)  # default input: the previous item
+
+
+def test_repeat_numbered_and_templated_scopes(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - repeat: {name: stage, times: 2, layers: [{conv2d: {name: conv, out: 4, kernel: 1}}]}
+  - repeat:
+      name: "block{i + 1}"
+      times: 2
+      layers: [relu]
+"""
+    g = graph(tmp_path, text)
+    assert names(g) == ["input", "stage.0.conv", "stage.1.conv", "block1.relu", "block2.relu"]
+    assert g.inputs_of("stage.1.conv") == ("stage.0.conv",)
+
+
+def test_parallel_scopes_identity_branch_and_merge(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - parallel:
+      name: mix
+      merge: {add: {scales: [1.0, 0.5]}}
+      branches:
+        body: [{conv2d: {name: conv, out: 3, kernel: 3, padding: 1}}]
+        shortcut: []
+  - relu
+"""
+    g = graph(tmp_path, text)
+    assert names(g) == ["input", "mix.body.conv", "mix.add", "relu"]
+    assert g.inputs_of("mix.add") == ("mix.body.conv", "input")
+    assert g.node("mix.add").attrs["scales"] == (1.0, 0.5)
+    assert g.inputs_of("relu") == ("mix.add",)
+
+
+def test_references_relative_and_alternatives(tmp_path: Path) -> None:
+    text = HEAD + """\
+blocks:
+  cell:
+    inputs: [ip, p]
+    layers:
+      - conv2d: {name: a, input: "@-2", out: 3, kernel: 1}   # @-2 = the second input
+      - conv2d: {name: proj, input: p, out: 3, kernel: 1, when: false}
+      - add: {inputs: ["@-1", "proj|ip"]}
+layers:
+  - relu: {name: r0}
+  - relu: {name: r1}
+  - cell: {name: c0, inputs: ["@-1", "@-2"]}
+"""
+    g = graph(tmp_path, text)
+    assert g.inputs_of("c0.a") == ("r0",)
+    assert g.inputs_of("c0.add") == ("c0.a", "r1")
+
+
+def test_block_args_defaults_and_input_shape(tmp_path: Path) -> None:
+    text = HEAD + """\
+defaults:
+  conv2d: {bias: false, kernel: 1}
+blocks:
+  unit:
+    args: {out: null, project: "in_channels != out"}
+    defaults: {conv2d: {bias: true}}
+    layers:
+      - conv2d: {name: conv, out: out}
+      - conv2d: {name: proj, input: input, out: out, bias: false, when: project}
+layers:
+  - unit: {name: u1, out: 3}
+  - unit: {name: u2, out: 5}
+  - conv2d: {name: top, out: "in_channels * 2"}
+"""
+    g = graph(tmp_path, text)
+    assert "u1.proj" not in g and "u2.proj" in g  # 3 -> 3 needs no projection, 3 -> 5 does
+    assert g.node("u1.conv").attrs["bias"] is True  # block default beats spec default
+    assert g.node("u2.proj").attrs["bias"] is False  # the item beats both
+    assert g.node("top").attrs["bias"] is False and g.node("top").attrs["kernel"] == (1, 1)
+    assert g.node("top").out_shape == (10, 8, 8)  # in_channels of u2's output (5) * 2
+
+
+def test_shape_of_reference(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - max_pool2d: {name: p, kernel: 2}
+  - conv2d: {name: c, input: input, out: "shape_of('p')[1]", kernel: 1}
+"""
+    g = graph(tmp_path, text)
+    assert g.node("c").out_shape == (4, 8, 8)
+
+
+def test_variants_overrides_let_and_functions(tmp_path: Path) -> None:
+    text = """\
+name: t
+params: {width: 1.0, resolution: 8}
+variants: {wide: {width: 2.0}}
+let: {stem: "make_divisible(16 * width, 8)"}
+functions: {filters: {args: [f], expr: "make_divisible(f * width, 8)"}}
+input: {channels: 3, height: resolution, width: resolution}
+layers:
+  - conv2d: {name: stem, out: stem, kernel: 3, padding: same}
+  - conv2d: {name: next, out: "filters(24)", kernel: 1}
+"""
+    base = graph(tmp_path, text)
+    assert base.node("stem").out_shape == (16, 8, 8) and base.node("next").out_shape == (24, 8, 8)
+    wide = graph(tmp_path, text, variant="wide", overrides={"resolution": 16})
+    assert wide.node("stem").out_shape == (32, 16, 16) and wide.node("next").out_shape[0] == 48
+
+
+def test_outputs_default_to_sinks_main_first(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - relu: {name: trunk}
+  - flatten: {name: aux}
+  - relu: {name: head, input: trunk}
+"""
+    g = graph(tmp_path, text)
+    assert g.outputs == ("head", "aux")
+
+
+def test_depths(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - conv2d: {name: a, out: 3, kernel: 1}
+  - relu: {name: r}
+  - conv2d: {name: b, out: 3, kernel: 1}
+  - add: {inputs: [b, input]}
+"""
+    g = graph(tmp_path, text)
+    assert g.depth() == 5  # input, a, r, b, add
+    assert g.depth(weighted_only=True) == 2
+
+
+def test_topological_order_is_deterministic() -> None:
+    first = api.build_graph("specs/inception_v1.yaml", variant="torchvision_aux")[0]
+    second = api.build_graph("specs/inception_v1.yaml", variant="torchvision_aux")[0]
+    assert first.topo_order() == second.topo_order()
+    position = {n: i for i, n in enumerate(first.topo_order())}
+    for node in first:
+        assert all(position[i] < position[node.name] for i in node.inputs)
+
+
+def test_layer_and_scope_name_clash_is_an_error(tmp_path: Path) -> None:
+    text = HEAD + "layers:\n  - relu: {name: a}\n  - relu: {name: a.b}\n"
+    with pytest.raises(SpecError, match="names both a layer and the block"):
+        graph(tmp_path, text)
+
+
+def test_googlenet_names_are_dotted_scopes() -> None:
+    g = api.build_graph("specs/inception_v1.yaml")[0]
+    assert "inception_3a.branch_5x5.conv.conv" in g
+    assert g.node("inception_3a.branch_5x5.conv.conv").attrs["kernel"] == (5, 5)
+    assert g.inputs_of("inception_3a.concat") == (
+        "inception_3a.branch_1x1.conv.relu", "inception_3a.branch_3x3.conv.relu",
+        "inception_3a.branch_5x5.conv.relu", "inception_3a.branch_pool.proj.relu")

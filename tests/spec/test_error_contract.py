@@ -1,0 +1,83 @@
+"""The error contract: every bad spec gives a located, typed problem and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnncost import api
+from cnncost.errors import EXIT_SPEC, SpecError
+
+from .bad_specs import CASES
+
+
+def write(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return tmp_path / "s.yaml"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_error_contract(tmp_path: Path, case: tuple) -> None:
+    _, files, variant, overrides, kind, layer, line, column, message, hint = case
+    path = write(tmp_path, files)
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path, variant=variant, overrides=overrides)
+    matching = [p for p in info.value.problems if p.kind == kind]
+    assert matching, [p.format() for p in info.value.problems]
+    problem = matching[0]
+    assert problem.location is not None
+    assert (problem.location.line, problem.location.column) == (line, column), problem.format()
+    assert Path(problem.location.file).name in files
+    assert message in problem.message
+    if layer is not None:
+        assert problem.layer is not None and layer in problem.layer
+    if hint is not None:
+        assert problem.hint is not None and hint in problem.hint
+
+
+def test_problems_inside_a_block_name_the_call_site(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c[0] == "error-inside-block")
+    path = write(tmp_path, case[1])
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    assert "called from" in info.value.problems[0].message
+    assert info.value.problems[0].message.endswith("s.yaml:9:11)")
+
+
+def test_all_problems_are_reported_together(tmp_path: Path) -> None:
+    text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - conv2d: {out: 16, kernal: 3}\n  - conv2: {out: 8}\n"
+            '  - conv2d: {out: "16 *", kernel: 3}\n')
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    kinds = [(p.kind, p.location.line) for p in info.value.problems]
+    assert kinds == [("schema", 4), ("unknown-op", 5), ("expression", 6)]
+
+
+def test_a_failed_layer_silences_what_depends_on_it(tmp_path: Path) -> None:
+    text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - conv2d: {out: 16, kernel: 3, groups: 2}\n  - relu\n  - linear: {out: 3}\n")
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    assert len(info.value.problems) == 1  # not also "linear needs a vector"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_cli_reports_without_traceback(tmp_path: Path, case: tuple) -> None:
+    _, files, variant, overrides, kind, layer, line, column, *_ = case
+    path = write(tmp_path, files)
+    args = [sys.executable, "-m", "cnncost", "report", str(path)]
+    if variant:
+        args += ["--variant", variant]
+    for key, value in (overrides or {}).items():
+        args += ["--set", f"{key}={value}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_SPEC, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert f":{line}:{column}: {kind}" in done.stderr

@@ -1,0 +1,80 @@
+"""Shared helpers for reference-model tests: build once, count params, MACs and Keras depth.
+
+Reference models are built with random weights (never downloaded) and give independent figures:
+torchvision / timm parameter counts and FlopCounterMode MACs, Keras count_params and the Keras
+model's own topological depth.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from functools import lru_cache
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def torch_param_counts(model: Any) -> tuple[int, int]:
+    """(sum of parameters, sum of batch-norm running mean/var buffers) of a torch module."""
+    params = sum(p.numel() for p in model.parameters())
+    stats = sum(b.numel() for name, b in model.named_buffers()
+                if name.endswith(("running_mean", "running_var")))
+    return params, stats
+
+
+def torch_param_shapes(model: Any) -> Counter:
+    """Multiset of parameter tensor shapes (as tuples)."""
+    return Counter(tuple(p.shape) for p in model.parameters())
+
+
+def torch_conv_linear_macs(model: Any, shape: tuple[int, ...]) -> int:
+    """conv + linear MACs of one eval-mode forward pass (FlopCounterMode FLOPs / 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, *shape))
+    total = counter.get_total_flops()
+    assert total % 2 == 0
+    return total // 2
+
+
+def keras_depth(model: Any) -> int:
+    """Layers on the longest input -> output path of a functional Keras model, input included."""
+    import keras
+
+    layers = {id(layer): layer for layer in model.layers}
+    parents: dict[int, set[int]] = {i: set() for i in layers}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                history = tensor._keras_history
+                parent = history.operation if hasattr(history, "operation") else history[0]
+                if id(parent) in layers:
+                    parents[id(layer)].add(id(parent))
+
+    @lru_cache(maxsize=None)
+    def depth(i: int) -> int:
+        return 1 + max((depth(p) for p in parents[i]), default=0)
+
+    assert keras is not None
+    return max(depth(i) for i in layers)
+
+
+def keras_param_shapes(model: Any) -> Counter:
+    """Multiset of weight shapes of a Keras model, converted to torch layout (channels first).
+
+    Conv kernels [kh, kw, in, out] -> [out, in, kh, kw]; dense [in, out] -> [out, in].
+    """
+    out: Counter = Counter()
+    for w in model.weights:
+        shape = tuple(w.shape)
+        if len(shape) == 4:
+            shape = (shape[3], shape[2], shape[0], shape[1])
+        elif len(shape) == 2:
+            shape = (shape[1], shape[0])
+        out[shape] += 1
+    return out
