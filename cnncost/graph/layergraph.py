@@ -68,9 +68,11 @@ class LayerGraph:
             self._nodes[node.name] = node
             self._g.add_node(node.name, index=index)
         for node in nodes:
+            weighted = int(get_op(node.op).weighted)
             for src in node.inputs:
                 assert src in self._nodes, f"{node.name} reads unknown {src}"
-                self._g.add_edge(src, node.name)
+                # an edge carries its target's weight, for the longest-path depths
+                self._g.add_edge(src, node.name, nodes=1, weighted=weighted)
         self.outputs = outputs
         order = {n: i for i, n in enumerate(self._nodes)}
         # networkx's lexicographic sort keyed on expansion order: deterministic, and a cycle
@@ -105,20 +107,15 @@ class LayerGraph:
 
     # -- structure --------------------------------------------------------------------------
     def longest_path(self, weighted_only: bool = False) -> list[str]:
-        """Nodes on a longest path: by node count, or by weighted (conv/dense) layers."""
+        """Nodes on a longest path: by node count, or by weighted (conv/dense) layers.
 
-        def weight(node: LayerNode) -> int:
-            return int(node.opdef.weighted) if weighted_only else 1
-
-        # Node weights become edge weights from a virtual source: nx.dag_longest_path on edges.
-        g = nx.DiGraph()
-        src = object()
-        for node in self:
-            g.add_edge(src, node.name, weight=weight(node))
-        for u, v in self._g.edges:
-            g.add_edge(u, v, weight=weight(self._nodes[v]))
-        path = nx.dag_longest_path(g, weight="weight", default_weight=1)
-        return [n for n in path if n is not src]
+        Edges carry their target node's weight; every maximal path starts at an input node
+        (weight 0), so networkx's edge-weighted ``dag_longest_path`` is the node-weighted one.
+        """
+        if not self._g.number_of_edges():
+            return list(self._topo[:1])
+        weight = "weighted" if weighted_only else "nodes"
+        return list(nx.dag_longest_path(self._g, weight=weight, topo_order=self._topo))
 
     def depth(self, weighted_only: bool = False) -> int:
         """Topological depth (nodes on the longest path, input included) or weighted depth."""

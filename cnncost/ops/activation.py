@@ -1,0 +1,122 @@
+"""Activations and the arithmetic of fused ``act`` attributes. Must not import torch.
+
+Shape-preserving, element-wise except softmax; the engine costs a conv's or linear's fused ``act``
+through ``activation_arithmetic``.
+
+Per element, elementary functions (exp, tanh, erf) count 1 FLOP each. Connections are 0 (LeCun
+counts the squashing function as part of its layer); fvcore ignores activations (None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import prod
+from typing import Any
+
+from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.ops.kinds import define
+from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape
+
+_GELU_APPROXIMATE = ("none", "tanh")
+
+# name: (FLOPs per element, attributes, doc)
+_ACTIVATIONS: dict[str, tuple[int, dict[str, Attr], str]] = {
+    "relu": (1, {}, "max(x, 0): 1 compare per element."),
+    "relu6": (2, {}, "min(max(x, 0), 6): 2 compares per element."),
+    "leaky_relu": (
+        2, {"alpha": Attr("float", 0.01, "slope for x < 0")},
+        "x if x > 0 else alpha*x: 1 compare + 1 multiply per element."),
+    "sigmoid": (4, {}, "1 / (1 + exp(-x)): negate, exp, add, divide = 4 per element."),
+    "hard_sigmoid": (
+        4, {}, ("relu6(x + 3) / 6: add, 2 compares, divide = 4 per element (torch's "
+                "Hardsigmoid; Keras 2's 0.2*x + 0.5 slope is not modelled separately).")),
+    "tanh": (1, {}, "tanh(x): 1 per element."),
+    "scaled_tanh": (
+        3, {"amplitude": Attr("float", 1.7159, "A"), "slope": Attr("float", 0.6667, "S")},
+        "LeCun's A*tanh(S*x): multiply, tanh, multiply = 3 per element."),
+    "swish": (5, {}, "x * sigmoid(x) (alias silu): sigmoid 4 + multiply = 5 per element."),
+    "hard_swish": (5, {}, "x * relu6(x + 3) / 6: hard_sigmoid 4 + multiply = 5 per element."),
+    "gelu": (
+        5, {"approximate": Attr("choice", "none", "erf form or tanh approximation",
+                                choices=_GELU_APPROXIMATE)},
+        ("x/2 * (1 + erf(x/sqrt(2))): 5 per element; approximate=tanh, "
+         "x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))): 9 per element.")),
+    "softmax": (
+        5, {}, ("exp(x - max) / sum over channels (axis 0): max, subtract, exp, add, divide = "
+                "5 per element.")),
+}
+_ALIASES = {"silu": "swish"}
+
+
+def _canonical(name: str) -> str:
+    canonical = _ALIASES.get(name, name)
+    if canonical not in _ACTIVATIONS:
+        known = ", ".join(sorted((*_ACTIVATIONS, *_ALIASES)))
+        raise OpArgumentError(f"unknown activation {name!r}; expected one of: {known}")
+    return canonical
+
+
+def check_activation(name: str | None) -> None:
+    """Validate a fused ``act`` attribute: an activation's name, or null / ``''`` for none (specs
+    write ``act: "{'relu' if keras else ''}"``).
+
+    Raises:
+        OpArgumentError: ``name`` is not an activation.
+    """
+    if name is not None and not isinstance(name, str):
+        raise OpArgumentError(f"act must be an activation's name or null, got {name!r}")
+    if name:
+        _canonical(name)
+
+
+def _per_element(name: str, attrs: Mapping[str, Any]) -> int:
+    if name == "gelu":
+        approximate = attrs.get("approximate", "none")
+        if approximate not in _GELU_APPROXIMATE:
+            raise OpArgumentError(f"approximate must be one of 'none', 'tanh', got {approximate!r}")
+        return 9 if approximate == "tanh" else 5
+    return _ACTIVATIONS[name][0]
+
+
+def activation_arithmetic(name: str | None, shape: Shape,
+                          attrs: Mapping[str, Any] | None = None) -> Arithmetic:
+    """Arithmetic of activation ``name`` (alias allowed) on a tensor of ``shape``, with default
+    arguments unless ``attrs`` are given: ``other = numel * per-element FLOPs``. A fused ``act``
+    of null or ``''`` (none) costs nothing.
+
+    Raises:
+        OpArgumentError: ``name`` is not an activation.
+    """
+    if not name:
+        return Arithmetic()
+    canonical = _canonical(name)
+    return Arithmetic(0, prod(shape) * _per_element(canonical, attrs or {}))
+
+
+def _register(name: str) -> None:
+    _, attrs, doc = _ACTIVATIONS[name]
+
+    def infer(ctx: OpContext) -> Shape:
+        if name == "softmax" and not ctx.in_shape:
+            raise ShapeError("softmax needs a channel axis to normalise over, got a scalar")
+        _per_element(name, ctx.attrs)  # validates gelu's approximate once
+        return ctx.in_shape
+
+    def arithmetic(ctx: OpContext) -> Arithmetic:
+        return Arithmetic(0, ctx.out_numel * _per_element(name, ctx.attrs))
+
+    define(OpDef(
+        name=name,
+        doc=f"{doc} Shape-preserving, no parameters.",
+        family="activation",
+        infer=infer,
+        attrs=attrs,
+        arithmetic=arithmetic,
+        fvcore=None,
+        connections=lambda ctx: 0,
+        aliases=tuple(a for a, target in _ALIASES.items() if target == name),
+    ))
+
+
+for _name in _ACTIVATIONS:
+    _register(_name)

@@ -1,0 +1,146 @@
+"""Element-wise and merge operators. Must not import torch.
+
+add, multiply, concat, scale, channel_shuffle, identity; none has parameters. Connections are
+undefined (None) except for the zero-cost ones (0).
+"""
+
+from __future__ import annotations
+
+from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.ops.kinds import define
+from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, positive
+from cnncost.ops.spatial import channels
+
+
+def _shapes(ctx: OpContext) -> str:
+    return ", ".join(str(s) for s in ctx.in_shapes)
+
+
+# -- add: y = sum_i s_i * x_i -------------------------------------------------------------------
+
+def _scales(ctx: OpContext) -> list[float]:
+    scales = ctx.attrs["scales"]
+    return [scales] if isinstance(scales, (int, float)) else list(scales)
+
+
+def _add_infer(ctx: OpContext) -> Shape:
+    if len(set(ctx.in_shapes)) != 1:
+        raise ShapeError(f"add needs inputs of one shape, got {_shapes(ctx)}")
+    scales = _scales(ctx)
+    if scales and len(scales) != len(ctx.in_shapes):
+        raise OpArgumentError(
+            f"scales has {len(scales)} values for {len(ctx.in_shapes)} inputs; give one per "
+            f"input, or none")
+    return ctx.in_shape
+
+
+def _add_arithmetic(ctx: OpContext) -> Arithmetic:
+    scaled = sum(1 for s in _scales(ctx) if s != 1)
+    return Arithmetic(0, ctx.out_numel * (len(ctx.in_shapes) - 1) + ctx.out_numel * scaled)
+
+
+define(OpDef(
+    name="add",
+    doc="Element-wise sum of equal shapes, each input optionally scaled (Keras' CustomScaleLayer "
+        "x + s*r is scales [1, s]): other n*(inputs - 1) adds + n per scale != 1. No "
+        "broadcasting. fvcore does not count it.",
+    family="elementwise",
+    attrs={"scales": Attr("floats", [], "per-input coefficients; [] means all 1")},
+    infer=_add_infer, arithmetic=_add_arithmetic, arity=(2, None),
+    fvcore=None, connections=None,
+))
+
+
+# -- multiply: equal shapes, or (C,) / (C, 1, 1) gates over (C, H, W) --------------------------
+
+def _multiply_infer(ctx: OpContext) -> Shape:
+    out = max(ctx.in_shapes, key=len)  # the first of the highest rank
+    for shape in ctx.in_shapes:
+        gate = len(out) == 3 and shape in ((out[0],), (out[0], 1, 1))
+        if shape != out and not gate:
+            raise ShapeError(
+                f"multiply needs equal shapes, or a (C,) / (C, 1, 1) gate over (C, H, W), got "
+                f"{_shapes(ctx)}")
+    return out
+
+
+define(OpDef(
+    name="multiply",
+    doc="Element-wise product of equal shapes, or a (C,) / (C, 1, 1) per-channel gate broadcast "
+        "over (C, H, W) (squeeze-and-excitation): other n*(inputs - 1). fvcore does not count "
+        "it.",
+    family="elementwise",
+    infer=_multiply_infer,
+    arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel * (len(ctx.in_shapes) - 1)),
+    arity=(2, None),
+    fvcore=None, connections=None,
+))
+
+
+# -- concat ----------------------------------------------------------------------------------------
+
+def _concat_infer(ctx: OpContext) -> Shape:
+    axis, first = ctx.attrs["axis"], ctx.in_shape
+    if not 0 <= axis < len(first):
+        raise OpArgumentError(
+            f"axis {axis} is out of range for shape {first}; axes are per sample, 0 = channels "
+            f"(Keras' axis=-1 on NHWC is 0 here; negative axes are not accepted)")
+    for shape in ctx.in_shapes:
+        if len(shape) != len(first) or any(
+                a != b for i, (a, b) in enumerate(zip(shape, first)) if i != axis):
+            raise ShapeError(
+                f"concat on axis {axis} needs every other dimension equal, got {_shapes(ctx)}")
+    return (*first[:axis], sum(s[axis] for s in ctx.in_shapes), *first[axis + 1:])
+
+
+define(OpDef(
+    name="concat",
+    doc="Concatenation along a per-sample axis (0 = channels): zero cost (data movement; "
+        "memory traffic is reported separately).",
+    family="elementwise",
+    attrs={"axis": Attr("int", 0, "per-sample axis, 0 = channels; no negative axes")},
+    infer=_concat_infer, arity=(1, None),
+    fvcore=lambda ctx: 0, connections=lambda ctx: 0,
+    zero_cost="data movement: concatenation copies, it computes nothing",
+))
+
+
+# -- scale, channel_shuffle, identity -------------------------------------------------------------
+
+define(OpDef(
+    name="scale",
+    doc="Multiplication by a constant factor: other n. fvcore does not count it.",
+    family="elementwise",
+    attrs={"factor": Attr("float", doc="the constant multiplier")},
+    infer=lambda ctx: ctx.in_shape,
+    arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel),
+    fvcore=None, connections=None,
+))
+
+
+def _shuffle_infer(ctx: OpContext) -> Shape:
+    c = channels(ctx.in_shape, "channel_shuffle")
+    groups = positive("groups", ctx.attrs["groups"])
+    if c % groups:
+        raise OpArgumentError(f"groups={groups} must divide the input channels ({c})")
+    return ctx.in_shape
+
+
+define(OpDef(
+    name="channel_shuffle",
+    doc="ShuffleNet's channel shuffle (reshape to (g, C/g), transpose, flatten): zero cost.",
+    family="elementwise",
+    attrs={"groups": Attr("int", doc="groups g (must divide C)")},
+    infer=_shuffle_infer,
+    fvcore=lambda ctx: 0, connections=lambda ctx: 0,
+    zero_cost="a permutation of channels",
+))
+
+define(OpDef(
+    name="identity",
+    doc="Passes its input through unchanged: zero cost.",
+    family="elementwise",
+    infer=lambda ctx: ctx.in_shape,
+    fvcore=lambda ctx: 0, connections=lambda ctx: 0,
+    zero_cost="returns its input",
+))

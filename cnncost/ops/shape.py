@@ -1,0 +1,106 @@
+"""Shape-only operators: flatten, reshape, dropout, zero_pad2d, crop2d. Must not import torch.
+
+All are zero cost at inference (fvcore 0, connections 0): they move or relabel data, or (dropout)
+are the identity.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.ops.kinds import define
+from cnncost.ops.registry import Attr, OpContext, OpDef, Shape, sides
+from cnncost.ops.spatial import feature_map
+
+
+def _zero(ctx: OpContext) -> int:
+    return 0
+
+
+def _reshape_infer(ctx: OpContext) -> Shape:
+    target = list(ctx.attrs["shape"])
+    if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
+        raise OpArgumentError(
+            f"reshape sizes must be positive, with at most one -1, got {target}")
+    n, known = prod(ctx.in_shape), prod(d for d in target if d != -1)
+    if -1 in target:
+        if n % known:
+            raise ShapeError(
+                f"cannot reshape {ctx.in_shape} ({n} elements) to {target}: {n} is not a "
+                f"multiple of {known}")
+        target[target.index(-1)] = n // known
+    elif known != n:
+        raise ShapeError(
+            f"cannot reshape {ctx.in_shape} ({n} elements) to {target} ({known} elements)")
+    return tuple(target)
+
+
+def _dropout_infer(ctx: OpContext) -> Shape:
+    rate = ctx.attrs["rate"]
+    if not 0 <= rate < 1:
+        raise OpArgumentError(f"dropout rate must be in [0, 1), got {rate}")
+    return ctx.in_shape
+
+
+def _pad_infer(ctx: OpContext) -> Shape:
+    c, h, w = feature_map(ctx.in_shape, "zero_pad2d")
+    top, bottom, left, right = sides(ctx.attrs["padding"])
+    if min(top, bottom, left, right) < 0:
+        raise OpArgumentError(f"padding must not be negative, got {ctx.attrs['padding']!r}")
+    return (c, h + top + bottom, w + left + right)
+
+
+def _crop_infer(ctx: OpContext) -> Shape:
+    c, h, w = feature_map(ctx.in_shape, "crop2d")
+    top, bottom, left, right = sides(ctx.attrs["cropping"])
+    if min(top, bottom, left, right) < 0:
+        raise OpArgumentError(f"cropping must not be negative, got {ctx.attrs['cropping']!r}")
+    oh, ow = h - top - bottom, w - left - right
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(
+            f"cropping {(top, bottom, left, right)} leaves {oh}x{ow} of a {h}x{w} input")
+    return (c, oh, ow)
+
+
+define(OpDef(
+    name="flatten",
+    doc="(C, H, W) -> (C*H*W,) in C, H, W order (torch's NCHW flatten; a Keras NHWC Flatten "
+        "orders the same numbers differently, which does not change any count).",
+    family="shape", infer=lambda ctx: (prod(ctx.in_shape),),
+    zero_cost="relabels the same elements", fvcore=_zero, connections=_zero,
+))
+
+define(OpDef(
+    name="reshape",
+    doc="Per-sample reshape to `shape` (one -1 inferred); the element count must match.",
+    family="shape", attrs={"shape": Attr("ints", doc="per-sample target shape, one -1 allowed")},
+    infer=_reshape_infer,
+    zero_cost="relabels the same elements", fvcore=_zero, connections=_zero,
+))
+
+define(OpDef(
+    name="dropout",
+    doc="Dropout: the identity at inference (training-time masking is not modelled).",
+    family="shape", attrs={"rate": Attr("float", 0.5, "drop probability in [0, 1)")},
+    infer=_dropout_infer,
+    zero_cost="the identity at inference", fvcore=_zero, connections=_zero,
+))
+
+define(OpDef(
+    name="zero_pad2d",
+    doc="Zero padding of H and W (Keras ZeroPadding2D): (C, H + t + b, W + l + r).",
+    family="shape",
+    attrs={"padding": Attr("sides", doc="p, [ph, pw], [t, b, l, r] or [[t, b], [l, r]]")},
+    infer=_pad_infer,
+    zero_cost="data movement: writes zeros around a copy", fvcore=_zero, connections=_zero,
+))
+
+define(OpDef(
+    name="crop2d",
+    doc="Cropping of H and W (Keras Cropping2D): (C, H - t - b, W - l - r).",
+    family="shape",
+    attrs={"cropping": Attr("sides", doc="c, [ch, cw], [t, b, l, r] or [[t, b], [l, r]]")},
+    infer=_crop_infer,
+    zero_cost="a view of the input", fvcore=_zero, connections=_zero,
+))
