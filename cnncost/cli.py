@@ -1,0 +1,279 @@
+"""The ``cnncost`` command: the only place that prints or exits. Must not import torch.
+
+``report``, ``diff``, ``validate`` and ``schema`` stay on the analytic path: the API and the
+renderers are imported inside the commands, so ``cnncost --help`` stays fast and nothing here
+pulls in torch. Every ``CnncostError`` is caught in ``main`` and printed without a traceback;
+the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid spec, 4 file access).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from cnncost.errors import EXIT_OK, CnncostError, FileAccessError, SpecError, UsageError
+
+if TYPE_CHECKING:
+    from cnncost.cost.result import CostReport
+
+#: Output formats of ``report`` and ``diff``.
+FORMATS = ("table", "json", "csv", "markdown")
+
+app = typer.Typer(
+    name="cnncost",
+    help="Exact analytic costs (parameters, MACs, FLOPs, memory, depth) of CNNs declared in YAML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # our own errors never reach here; bugs get a plain traceback
+)
+
+
+class _SpecErrorIn(SpecError):
+    """A SpecError that remembers which spec argument it came from (for the summary line)."""
+
+    def __init__(self, file: str, err: SpecError) -> None:
+        super().__init__(err.problems)
+        self.file = file
+
+
+# --------------------------------------------------------------------------- shared options
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="NAME=VALUE", help="Override a spec parameter (repeatable); VALUE is YAML.")]
+BatchOption = Annotated[int, typer.Option("--batch", min=1, metavar="N", help="Batch size.")]
+DtypeOption = Annotated[str, typer.Option(
+    "--dtype", help="Element type for memory figures: float32, float16, bfloat16 or int8.")]
+DepthOption = Annotated[int | None, typer.Option(
+    "--depth", metavar="N",
+    help="Collapse rows deeper than N dotted levels into their block (default: all).")]
+ConventionOption = Annotated[str, typer.Option(
+    "--convention", help="Counting convention: cnncost, torchvision, fvcore or connections.")]
+FormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="Output format: table, json, csv or markdown.")]
+OutputOption = Annotated[Path | None, typer.Option(
+    "--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.",
+    dir_okay=False)]
+WidthOption = Annotated[int | None, typer.Option(
+    "--width", min=40, metavar="N",
+    help="Console width for --format table (default: terminal, or 120).")]
+ExactOption = Annotated[bool, typer.Option(
+    "--exact", help="Table: exact integers instead of 1.50 G / 6.62 M.")]
+
+
+def _choice(what: str, value: str, choices: Sequence[str]) -> str:
+    """Raises: UsageError: ``value`` is not one of ``choices`` (listing them)."""
+    if value not in choices:
+        raise UsageError(f"unknown {what} {value!r}; choose from {', '.join(choices)}")
+    return value
+
+
+def _check_common(dtype: str, convention: str, fmt: str, depth: int | None) -> None:
+    from cnncost import api
+
+    _choice("dtype", dtype, tuple(api.DTYPES))
+    _choice("convention", convention, api.CONVENTIONS)
+    _choice("format", fmt, FORMATS)
+    if depth is not None and depth < 1:
+        raise UsageError(f"--depth must be at least 1, got {depth}")
+
+
+def _analyze(path: Path, variant: str | None, overrides: dict[str, Any], batch: int, dtype: str,
+             convention: str) -> CostReport:
+    from cnncost import api
+
+    try:
+        return api.analyze(path, variant=variant, overrides=overrides, batch=batch, dtype=dtype,
+                           convention=convention)
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
+
+
+def _emit(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output`` or to standard output.
+
+    Raises:
+        FileAccessError: ``output`` cannot be written.
+    """
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise FileAccessError(f"cannot write {output}: {err.strerror or err}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _emit_rich(renderable: Any, output: Path | None, width: int | None) -> None:
+    """A rich renderable on the terminal (colour where supported) or as plain text in a file."""
+    from cnncost.report.table import render_text
+
+    if output is not None:
+        _emit(render_text(renderable, width or 120), output)
+        return
+    from rich.console import Console
+
+    console = Console(width=width, highlight=False, emoji=False)
+    if width is None and not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=120, highlight=False, emoji=False)
+    console.print(renderable)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def report(
+    spec: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    variant: Annotated[str | None, typer.Option(
+        "--variant", help="Variant name (or write SPEC@VARIANT).")] = None,
+    set_: SetOption = None,
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    depth: DepthOption = None,
+    convention: ConventionOption = "cnncost",
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    width: WidthOption = None,
+    exact: ExactOption = False,
+) -> None:
+    """Per-layer and per-block costs of one spec, with totals and the counting convention."""
+    from cnncost import api
+
+    _check_common(dtype, convention, fmt, depth)
+    path, ref_variant = api.parse_spec_ref(spec)
+    if ref_variant and variant and ref_variant != variant:
+        raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
+    overrides = api.parse_overrides(list(set_ or []))
+    result = _analyze(path, variant or ref_variant, overrides, batch, dtype, convention)
+    if fmt == "table":
+        from cnncost.report.table import render_report
+
+        _emit_rich(render_report(result, depth=depth, exact=exact), output, width)
+        return
+    from cnncost.report import formats
+
+    text = {"json": lambda: formats.to_json(result), "csv": lambda: formats.to_csv(result),
+            "markdown": lambda: formats.to_markdown(result, depth=depth)}[fmt]()
+    _emit(text, output)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    b: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    set_a: Annotated[list[str] | None, typer.Option(
+        "--set-a", metavar="NAME=VALUE", help="Override a parameter of A (repeatable).")] = None,
+    set_b: Annotated[list[str] | None, typer.Option(
+        "--set-b", metavar="NAME=VALUE", help="Override a parameter of B (repeatable).")] = None,
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    depth: DepthOption = None,
+    convention: ConventionOption = "cnncost",
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    width: WidthOption = None,
+    exact: ExactOption = False,
+) -> None:
+    """Compare two specs or variants block by block (B relative to A)."""
+    from cnncost import api
+    from cnncost.report import diff as diffs
+
+    _check_common(dtype, convention, fmt, depth)
+    sides = []
+    for ref, items in ((a, set_a or []), (b, set_b or [])):
+        path, variant = api.parse_spec_ref(ref)
+        overrides = api.parse_overrides(list(items))
+        label = f"{path.name}@{variant}" if variant else path.name
+        if items:
+            label += " [" + ", ".join(items) + "]"
+        sides.append((label, _analyze(path, variant, overrides, batch, dtype, convention)))
+    (label_a, report_a), (label_b, report_b) = sides
+    result = diffs.diff_reports(report_a, report_b, label_a=label_a, label_b=label_b)
+    if fmt == "table":
+        _emit_rich(diffs.render_diff(result, depth=depth, exact=exact), output, width)
+        return
+    text = {"json": lambda: diffs.diff_to_json(result), "csv": lambda: diffs.diff_to_csv(result),
+            "markdown": lambda: diffs.diff_to_markdown(result, depth=depth)}[fmt]()
+    _emit(text, output)
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files.")],
+) -> None:
+    """Check specs (every variant); prints 'ok' per valid file, or every problem found."""
+    from cnncost import api
+
+    worst = EXIT_OK
+    for path in specs:
+        try:
+            names = api.validate(path)
+        except SpecError as err:
+            _print_error(_SpecErrorIn(str(path), err))
+            worst = max(worst, err.exit_code)
+        except CnncostError as err:
+            _print_error(err)
+            worst = max(worst, err.exit_code)
+        else:
+            count = f"{len(names)} variant" + ("" if len(names) == 1 else "s")
+            typer.echo(f"ok  {path} ({count})")
+    if worst != EXIT_OK:
+        raise typer.Exit(worst)
+
+
+@app.command()
+def schema(output: OutputOption = None) -> None:
+    """Print the JSON Schema of the spec format (for editors)."""
+    from cnncost import api
+
+    _emit(json.dumps(api.json_schema(), indent=2) + "\n", output)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _print_error(err: CnncostError) -> None:
+    if isinstance(err, SpecError):
+        for problem in err.problems:
+            typer.echo(problem.format(), err=True)
+        n = len(err.problems)
+        where = f" in {err.file}" if isinstance(err, _SpecErrorIn) else ""
+        typer.echo(f"{n} problem{'' if n == 1 else 's'}{where}", err=True)
+    else:
+        typer.echo(f"error: {err}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console-script entry point: run the app, turn typed errors into messages and exit codes."""
+    try:
+        code = app(args=list(argv) if argv is not None else None, prog_name="cnncost",
+                   standalone_mode=False)
+    except CnncostError as err:
+        _print_error(err)
+        raise SystemExit(err.exit_code) from None
+    except typer.TyperException as err:  # typer's own (vendored click): bad option, exit 2
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {err.format_message()}", err=True)
+        raise SystemExit(err.exit_code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
+    except BrokenPipeError:  # ``cnncost report ... | head``
+        sys.stderr.close()
+        raise SystemExit(EXIT_OK) from None
+    raise SystemExit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()
