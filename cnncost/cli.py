@@ -206,6 +206,39 @@ def diff(
 
 
 @app.command()
+def table(
+    specs: Annotated[list[Path], typer.Argument(
+        help="Spec files or directories (a directory: its *.yaml files).")],
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    convention: ConventionOption = "cnncost",
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    width: WidthOption = None,
+    exact: ExactOption = False,
+) -> None:
+    """One row per model and variant: weights, parameters, depth, MACs, memory, accuracy."""
+    from cnncost.report import zoo
+
+    _check_common(dtype, convention, fmt, None)
+    paths = zoo.spec_paths(specs)
+    rows = []
+    for path in paths:
+        try:
+            rows.extend(zoo.zoo_rows([path], convention=convention, dtype=dtype, batch=batch))
+        except SpecError as err:
+            raise _SpecErrorIn(str(path), err) from None
+    if fmt == "table":
+        _emit_rich(zoo.render_rich(rows, convention=convention, dtype=dtype, batch=batch,
+                                   exact=exact), output, width or 200)
+        return
+    text = {"json": lambda: zoo.to_json(rows), "csv": lambda: zoo.to_csv(rows),
+            "markdown": lambda: zoo.to_markdown(rows, convention=convention, dtype=dtype,
+                                                batch=batch)}[fmt]()
+    _emit(text, output)
+
+
+@app.command()
 def validate(
     specs: Annotated[list[Path], typer.Argument(help="Spec files.")],
 ) -> None:
