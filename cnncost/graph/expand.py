@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cnncost.errors import Location, OpArgumentError, Problem, ShapeError, SpecError
@@ -88,7 +88,7 @@ class Expander:
                 outputs.insert(0, last)
         self._check_scopes()
         if self.problems:
-            raise SpecError(self.problems)
+            raise SpecError(_fold(self.problems))
         return LayerGraph(spec.name, list(self.nodes.values()), tuple(outputs))
 
     def _input_node(self, spec_input: m.InputSpec, scope: Scope) -> str | None:
@@ -528,6 +528,25 @@ class Expander:
             via = " (called from " + " <- ".join(str(c) for c in reversed(scope.call_stack)) + ")"
         self.problems.append(Problem(kind, message + via, scope.source.locate(path, key=key),
                                      layer or (scope.prefix[:-1] or None), hint))
+
+
+def _fold(problems: list[Problem]) -> list[Problem]:
+    """One problem per (kind, place, message): a block repeated N times reports its error once,
+    naming the other layers it hit."""
+    groups: dict[tuple[Any, ...], list[Problem]] = {}
+    for p in problems:
+        groups.setdefault((p.kind, p.location, p.message.split(" (called from")[0]), []).append(p)
+    out = []
+    for same in groups.values():
+        first = same[0]
+        if len(same) > 1:
+            others = [p.layer for p in same[1:] if p.layer]
+            shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4
+                                             else "")
+            extra = f"also in {shown}" if others else f"{len(same) - 1} more time(s)"
+            first = replace(first, hint=f"{first.hint}; {extra}" if first.hint else extra)
+        out.append(first)
+    return out
 
 
 def _normalise(kind: str, value: Any) -> Any:

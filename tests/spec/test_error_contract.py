@@ -81,3 +81,16 @@ def test_cli_reports_without_traceback(tmp_path: Path, case: tuple) -> None:
     assert done.returncode == EXIT_SPEC, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert f":{line}:{column}: {kind}" in done.stderr
+
+
+def test_an_error_in_a_repeated_block_is_reported_once(tmp_path: Path) -> None:
+    # every iteration reads the top-level input, so each fails on its own, at the same place
+    text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - repeat:\n      name: stage\n      times: 3\n      layers:\n"
+            "        - conv2d: {name: conv, input: input, out: 4, kernel: 3, groups: 2}\n")
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    (problem,) = info.value.problems
+    assert problem.layer == "stage.0.conv" and problem.location.line == 8
+    assert problem.hint == "also in stage.1.conv, stage.2.conv"
