@@ -220,14 +220,16 @@ class Expander:
         inner = Scope(f"{scope.prefix}{local}.", {**self.bindings.names, **values},
                       (bdef.defaults, *scope.defaults), origin.source,
                       (*scope.call_stack, scope.source.locate(path)))
-        # defaults given as expressions are evaluated in the block's own environment
+        for name, node in zip(bdef.inputs, inputs):
+            inner.names[name] = node
+        inner_history = list(reversed(inputs))
+        inner.history = inner_history
+        # defaults given as expressions are evaluated in the block's own environment, where
+        # the other arguments, in_channels and shape_of(<input name>) are known
         for key, default in declared.items():
             if key not in given and isinstance(default, str):
                 inner.env[key] = self._evaluate(default, inner, (*origin.path, "args", key), "any",
                                                 inputs[0] if inputs else None)
-        for name, node in zip(bdef.inputs, inputs):
-            inner.names[name] = node
-        inner_history = list(reversed(inputs))
         last = self._sequence(bdef.layers, (*origin.path, "layers"), inner, inner_history)
         out = last
         if bdef.output is not None:
@@ -257,7 +259,7 @@ class Expander:
                      else f"{base}.{i}")
             sub_history = list(history) + ([first] if first and i == 0 else [])
             if body.block is not None:
-                call = m.BlockCall()
+                call = m.BlockCall(inputs=body.inputs) if body.inputs else m.BlockCall()
                 block = body.block
                 if "{" in block:
                     block = self._interpolate(block, it_scope, (*path, "block"))

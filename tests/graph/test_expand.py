@@ -178,3 +178,28 @@ def test_googlenet_names_are_dotted_scopes() -> None:
     assert g.inputs_of("inception_3a.concat") == (
         "inception_3a.branch_1x1.conv.relu", "inception_3a.branch_3x3.conv.relu",
         "inception_3a.branch_5x5.conv.relu", "inception_3a.branch_pool.proj.relu")
+
+
+TWO_INPUT_BLOCK = HEAD + """\
+blocks:
+  two:
+    inputs: [ip, p]
+    args: {same: "shape_of('p') == shape_of('ip')"}    # a default reading the block's inputs
+    layers:
+      - conv2d: {name: proj, input: p, out: 3, kernel: 1, when: "not same"}
+      - add: {inputs: [ip, "proj|p"]}
+layers:
+  - conv2d: {name: wide, out: 6, kernel: 1}
+  - conv2d: {name: stem, out: 3, kernel: 1}
+  - repeat: {name: cell, times: 2, block: two, inputs: ["@-1", "@-2"]}
+"""
+
+
+def test_repeat_calls_a_two_input_block_with_relative_inputs(tmp_path: Path) -> None:
+    g = graph(tmp_path, TWO_INPUT_BLOCK)
+    # cell.0 reads (stem, wide): wide has 6 channels, so p is projected
+    assert g.inputs_of("cell.0.proj") == ("wide",)
+    assert g.inputs_of("cell.0.add") == ("stem", "cell.0.proj")
+    # cell.1 reads (cell.0, stem): same shapes, no projection
+    assert "cell.1.proj" not in g
+    assert g.inputs_of("cell.1.add") == ("cell.0.add", "stem")
