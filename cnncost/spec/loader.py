@@ -177,30 +177,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     spec = _validate(m.ModelSpec, data, smap, problems)
     blocks: dict[str, tuple[m.BlockDef, Origin]] = {}
     functions: dict[str, tuple[m.FunctionDef, Origin]] = {}
-    for i, name in enumerate(data.get("imports") or []):
-        if not isinstance(name, str):
-            continue
-        target = _find_import(name, file)
-        where = smap.locate(("imports", i))
-        if target.is_file() and target.resolve() == file.resolve():
-            problems.append(Problem("file", f"{name!r} is this spec itself; import a block file "
-                                    f"(e.g. {BLOCKS_DIR}/{name})", where))
-            continue
-        if not target.is_file():
-            problems.append(Problem("file", f"imported block file {name!r} not found (looked next "
-                                    f"to the spec and in {BLOCKS_DIR}/)", where))
-            continue
-        bdata, bmap, bproblems = load_yaml(read_text(target), str(target))
-        problems.extend(bproblems)
-        if bdata is None or bproblems:
-            continue
-        bfile = _validate(m.BlockFile, bdata, bmap, problems)
-        if bfile is None:
-            continue
-        for bname, bdef in bfile.blocks.items():
-            blocks[bname] = (bdef, Origin(bmap, ("blocks", bname)))
-        for fname, fdef in bfile.functions.items():
-            functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
+    _import(data.get("imports"), file, smap, blocks, functions, problems, {file.resolve()})
     if spec is None:
         problems.extend(_raw_unknown_calls(data, smap, blocks))
         raise SpecError(problems)
@@ -213,6 +190,42 @@ def load_spec(path: str | Path) -> LoadedSpec:
     if problems:
         raise SpecError(problems)
     return loaded
+
+
+def _import(names: Any, importer: Path, smap: SourceMap,
+            blocks: dict[str, tuple[m.BlockDef, Origin]],
+            functions: dict[str, tuple[m.FunctionDef, Origin]], problems: list[Problem],
+            seen: set[Path]) -> None:
+    """Load the block files ``names`` (relative to ``importer``), their own imports first; each
+    file once (a diamond or a cycle of imports is harmless)."""
+    for i, name in enumerate(names or []):
+        if not isinstance(name, str):
+            continue
+        target = _find_import(name, importer)
+        where = smap.locate(("imports", i))
+        if target.is_file() and target.resolve() == importer.resolve():
+            problems.append(Problem("file", f"{name!r} is this file itself; import a block file "
+                                    f"(e.g. {BLOCKS_DIR}/{name})", where))
+            continue
+        if not target.is_file():
+            problems.append(Problem("file", f"imported block file {name!r} not found (looked next "
+                                    f"to {importer.name} and in {BLOCKS_DIR}/)", where))
+            continue
+        if target.resolve() in seen:
+            continue
+        seen.add(target.resolve())
+        bdata, bmap, bproblems = load_yaml(read_text(target), str(target))
+        problems.extend(bproblems)
+        if bdata is None or bproblems:
+            continue
+        bfile = _validate(m.BlockFile, bdata, bmap, problems)
+        if bfile is None:
+            continue
+        _import(bfile.imports, target, bmap, blocks, functions, problems, seen)
+        for bname, bdef in bfile.blocks.items():
+            blocks[bname] = (bdef, Origin(bmap, ("blocks", bname)))
+        for fname, fdef in bfile.functions.items():
+            functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
 
 
 def _static_checks(loaded: LoadedSpec) -> list[Problem]:

@@ -260,6 +260,8 @@ class BlockFile(_Frozen):
     """A shared block file (``specs/blocks/*.yaml``) that specs import."""
 
     doc: str | None = None
+    imports: list[str] = Field(default_factory=list,
+                               description="other block files, relative to this one")
     functions: dict[str, FunctionDef] = Field(default_factory=dict)
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
 
