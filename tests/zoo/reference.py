@@ -78,3 +78,41 @@ def keras_param_shapes(model: Any) -> Counter:
             shape = (shape[1], shape[0])
         out[shape] += 1
     return out
+
+
+def spec_param_shapes(spec: Any, variant: str | None = None, layout: str = "torch",
+                      overrides: dict | None = None) -> Counter:
+    """Multiset of the weight shapes a spec's nodes imply, channels first.
+
+    layout "torch": ``parameters()`` only (batch-norm running statistics are buffers); depthwise
+    kernels ``(C*m, 1, kh, kw)``. layout "keras": every Keras weight, as ``keras_param_shapes``
+    converts it: batch-norm moving mean/variance included, depthwise kernels ``(m, C, kh, kw)``,
+    the Normalization layer's mean, variance and count.
+    """
+    from cnncost import api
+
+    keras = layout == "keras"
+    graph, _ = api.build_graph(spec, variant=variant, overrides=overrides)
+    out: Counter = Counter()
+    for node in graph:
+        a, c = node.attrs, node.in_shapes[0][0] if node.in_shapes else None
+        if node.op == "conv2d":
+            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
+        elif node.op in ("depthwise_conv2d", "separable_conv2d"):
+            m = a["multiplier"]
+            shapes = [(m, c, *a["kernel"]) if keras else (c * m, 1, *a["kernel"])]
+            if node.op == "separable_conv2d":
+                shapes += [(a["out"], c * m, 1, 1)] + [(a["out"],)] * a["bias"]
+            else:
+                shapes += [(c * m,)] * a["bias"]
+        elif node.op == "linear":
+            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
+        elif node.op == "batch_norm":
+            shapes = [(c,)] * (a["scale"] + a["center"] + 2 * keras)
+        elif node.op == "normalization":
+            shapes = [(c,), (c,), ()]
+        else:
+            assert node.opdef.params(node.context).total == 0, f"{node.name}: {node.op}"
+            shapes = []
+        out.update(shapes)
+    return out

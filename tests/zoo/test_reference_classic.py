@@ -11,11 +11,11 @@ tensor shapes and FlopCounterMode conv+linear MACs.
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-from reference import (
+from reference import (spec_param_shapes, 
     keras_depth,
     keras_param_shapes,
     torch_conv_linear_macs,
@@ -33,25 +33,6 @@ LENET, ALEXNET, VGG = SPECS / "lenet5.yaml", SPECS / "alexnet.yaml", SPECS / "vg
 
 def spec_layers(spec: Path, variant: str, convention: str = "cnncost") -> dict:
     return {l.name: l for l in api.analyze(spec, variant=variant, convention=convention).layers}
-
-
-def spec_param_shapes(spec: Path, variant: str) -> Counter:
-    """Multiset of trainable parameter tensor shapes in torch layout, built from the spec's nodes."""
-    graph, _ = api.build_graph(spec, variant=variant)
-    out: Counter = Counter()
-    for node in graph:
-        a, c = node.attrs, node.in_shapes[0][0] if node.in_shapes else None
-        if node.op == "conv2d":
-            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
-        elif node.op == "linear":
-            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
-        elif node.op == "batch_norm":
-            shapes = [(c,)] * (a["scale"] + a["center"])
-        else:
-            assert node.opdef.params(node.context).trainable == 0, f"{node.name}: {node.op}"
-            shapes = []
-        out.update(shapes)
-    return out
 
 
 def params_by_name(layers: dict) -> dict[str, int]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 
 from cnncost import api
 
-from reference import (keras_depth, keras_param_shapes, torch_conv_linear_macs,
+from reference import (spec_param_shapes, keras_depth, keras_param_shapes, torch_conv_linear_macs,
                        torch_param_counts, torch_param_shapes)
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -46,35 +45,6 @@ def report(spec: Path, variant: str, convention: str = "torchvision"):
 
 def spec_layers(spec: Path, variant: str) -> dict:
     return {l.name: l for l in report(spec, variant).layers}
-
-
-def spec_param_shapes(spec: Path, variant: str, layout: str) -> Counter:
-    """Multiset of weight shapes built from the spec's nodes, channels first.
-
-    layout "torch": parameters only (BN running stats are buffers), a separable conv as torch
-    writes it (depthwise (C*m, 1, kh, kw), pointwise (out, C*m, 1, 1)); layout "keras": every
-    weight, BN moving mean/variance included, the depthwise kernel as keras_param_shapes turns
-    Keras' (kh, kw, C, m) into (m, C, kh, kw).
-    """
-    graph, _ = api.build_graph(spec, variant=variant)
-    out: Counter = Counter()
-    for node in graph:
-        a, c = node.attrs, node.in_shapes[0][0] if node.in_shapes else None
-        if node.op == "conv2d":
-            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
-        elif node.op == "separable_conv2d":
-            m = a["multiplier"]
-            depthwise = (c * m, 1, *a["kernel"]) if layout == "torch" else (m, c, *a["kernel"])
-            shapes = [depthwise, (a["out"], c * m, 1, 1)] + [(a["out"],)] * a["bias"]
-        elif node.op == "linear":
-            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
-        elif node.op == "batch_norm":
-            shapes = [(c,)] * (a["scale"] + a["center"] + 2 * (layout == "keras"))
-        else:
-            assert node.opdef.params(node.context).total == 0, f"{node.name}: {node.op}"
-            shapes = []
-        out.update(shapes)
-    return out
 
 
 # -- what a torch reference says -------------------------------------------------------------

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from unittest import mock
 
 import pytest
-from reference import (
+from reference import (spec_param_shapes, 
     keras_depth,
     keras_param_shapes,
     torch_conv_linear_macs,
@@ -55,36 +54,6 @@ def _analyze(spec: Path, variant: str, overrides: tuple, convention: str):
 def analyze(spec: Path, variant: str, overrides: dict | None = None,
             convention: str = "cnncost"):
     return _analyze(spec, variant, _key(overrides or {}), convention)
-
-
-def spec_param_shapes(spec: Path, variant: str, overrides: dict | None = None,
-                      layout: str = "torch") -> Counter:
-    """Multiset of the spec's parameter tensor shapes, in torch or Keras layout (the latter as
-    ``reference.keras_param_shapes`` converts it: depthwise kernels ``(multiplier, C, kh, kw)``,
-    batch-norm moving statistics and the Normalization layer's mean/variance/count included)."""
-    graph, _ = api.build_graph(spec, variant=variant, overrides=overrides)
-    keras = layout == "keras"
-    out: Counter = Counter()
-    for node in graph:
-        a = node.attrs
-        c = node.in_shapes[0][0] if node.in_shapes else None
-        if node.op == "conv2d":
-            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
-        elif node.op == "depthwise_conv2d":
-            m = a["multiplier"]
-            kernel = (m, c, *a["kernel"]) if keras else (c * m, 1, *a["kernel"])
-            shapes = [kernel] + [(c * m,)] * a["bias"]
-        elif node.op == "linear":
-            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
-        elif node.op == "batch_norm":
-            shapes = [(c,)] * (a["scale"] + a["center"] + 2 * keras)
-        elif node.op == "normalization":
-            shapes = [(c,), (c,), ()]
-        else:
-            assert node.opdef.params(node.context).total == 0, f"{node.name}: {node.op}"
-            shapes = []
-        out.update(shapes)
-    return out
 
 
 # -- reference models (built once per module) ------------------------------------------------
@@ -199,7 +168,7 @@ def test_keras_counts_and_depth(spec, variant, overrides, app, alpha, size, rena
     assert totals.params_trainable == trainable
     assert totals.params_non_trainable == model.count_params() - trainable
     assert totals.depth == keras_depth(model)
-    assert spec_param_shapes(spec, variant, overrides, layout="keras") == \
+    assert spec_param_shapes(spec, variant, "keras", overrides) == \
         keras_param_shapes(model)
 
 
@@ -241,7 +210,7 @@ def test_torchvision_params(spec, variant, overrides, builder, width_mult) -> No
     totals = analyze(spec, variant, overrides).totals
     assert totals.params_trainable == params
     assert totals.params_non_trainable == bn_stats
-    assert spec_param_shapes(spec, variant, overrides) == torch_param_shapes(model)
+    assert spec_param_shapes(spec, variant, "torch", overrides) == torch_param_shapes(model)
 
 
 @pytest.mark.parametrize(("spec", "variant", "overrides", "builder", "width_mult"),

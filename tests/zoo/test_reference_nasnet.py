@@ -79,13 +79,13 @@ def spec_param_shapes(variant: str, bn_stats: bool) -> Counter:
 def keras_name(spec_name: str) -> str:
     """The Keras layer name of a spec node: the Keras name is `<local name>_<block_id>`.
 
-    normal_0.cell.normal_conv_1 -> normal_conv_1_0; stem_2.adjust.conv_1 -> adjust_conv_1_stem_2;
+    normal_0.normal_conv_1 -> normal_conv_1_0; stem_2.adjust.conv_1 -> adjust_conv_1_stem_2;
     reduce_4.reduction_left1.separable_conv_1_bn -> separable_conv_1_bn_reduction_left1_reduce_4.
     """
     parts = spec_name.split(".")
     if len(parts) == 1:
         return spec_name  # stem_conv1, stem_bn1, predictions
-    cell, rest = parts[0], [p for p in parts[1:] if p != "cell"]
+    cell, rest = parts[0], parts[1:]
     block_id = cell.removeprefix("normal_")
     if len(rest) == 1:
         return f"{rest[0]}_{block_id}"

@@ -11,7 +11,6 @@ Every expected number either comes from the reference model built here or cites 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from cnncost import api
 
-from reference import (keras_depth, keras_param_shapes, torch_conv_linear_macs,
+from reference import (spec_param_shapes, keras_depth, keras_param_shapes, torch_conv_linear_macs,
                        torch_param_counts, torch_param_shapes)
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -32,28 +31,6 @@ DENSENET, SE_RESNET = SPECS / "densenet.yaml", SPECS / "se_resnet.yaml"
 @lru_cache(maxsize=None)
 def analyze(spec: Path, variant: str, convention: str = "cnncost"):
     return api.analyze(spec, variant=variant, convention=convention)
-
-
-def spec_param_shapes(spec: Path, variant: str, bn_stats: bool = False) -> Counter:
-    """Multiset of parameter tensor shapes in torch layout, built from the spec's nodes.
-
-    ``bn_stats``: count batch-norm moving mean and variance too (Keras keeps them as weights).
-    """
-    graph, _ = api.build_graph(spec, variant=variant)
-    out: Counter = Counter()
-    for node in graph:
-        a, c = node.attrs, node.in_shapes[0][0] if node.in_shapes else None
-        if node.op == "conv2d":
-            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
-        elif node.op == "linear":
-            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
-        elif node.op == "batch_norm":
-            shapes = [(c,)] * (a["scale"] + a["center"] + 2 * bn_stats)
-        else:
-            assert node.opdef.params(node.context).total == 0, f"{node.name}: {node.op}"
-            shapes = []
-        out.update(shapes)
-    return out
 
 
 def spec_params_by_name(spec: Path, variant: str, total: bool = False) -> dict[str, int]:
@@ -124,7 +101,7 @@ def assert_keras_matches(model, spec: Path, variant: str, keras_name) -> None:
     assert model.count_params() == r.totals.params_total
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == r.totals.params_trainable
-    assert keras_param_shapes(model) == spec_param_shapes(spec, variant, bn_stats=True)
+    assert keras_param_shapes(model) == spec_param_shapes(spec, variant, "keras")
     ours = {keras_name(n): p for n, p in spec_params_by_name(spec, variant, total=True).items()}
     assert ours == keras_params_by_layer(model)
     assert keras_depth(model) == r.totals.depth
