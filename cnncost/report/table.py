@@ -318,26 +318,27 @@ def total_lines(report: CostReport) -> list[TotalLine]:
 
 def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
     conv = report.convention.name
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("name", overflow="fold")
-    table.add_column("op", overflow="fold")
-    table.add_column("output", overflow="fold")
-    for title in ("params", f"MACs ({conv})", "MACs %", "activation"):
-        table.add_column(title, justify="right")
     total = report.totals.macs
+    cells = []
     for row in report_rows(report, depth):
         label = "  " * row.indent + row.label
         if row.collapsed:
             label += f" ({row.layers} layers)"
-        table.add_row(
-            Text(label, style="bold" if row.kind == "block" else ""),
-            Text(row.op),
-            Text(format_shape(row.out_shape)),
-            Text(format_count(row.params_total, exact=exact)),
-            Text(format_count(row.macs, exact=exact)),
-            Text(format_share(row.macs, total)),
-            Text(format_bytes(row.activation_bytes, exact=exact)),
-        )
+        cells.append((row.kind == "block", label, row.op, format_shape(row.out_shape),
+                      format_count(row.params_total, exact=exact),
+                      format_count(row.macs, exact=exact), format_share(row.macs, total),
+                      format_bytes(row.activation_bytes, exact=exact)))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("name", overflow="fold")
+    table.add_column("op", overflow="fold")
+    table.add_column("output", overflow="fold")
+    # The number columns are short and never wrap: their widths are known here, which spares
+    # rich measuring and wrapping thousands of cells (most of the time of a ResNet-152 table).
+    for i, title in enumerate(("params", f"MACs ({conv})", "MACs %", "activation"), start=4):
+        width = max([len(title), *(len(c[i]) for c in cells)])
+        table.add_column(title, justify="right", width=width, no_wrap=True)
+    for bold, *texts in cells:
+        table.add_row(Text(texts[0], style="bold" if bold else ""), *map(Text, texts[1:]))
     return table
 
 
