@@ -29,7 +29,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from reference import keras_depth, torch_conv_linear_macs, torch_param_counts, torch_param_shapes
+from reference import (keras_depth, keras_param_shapes, spec_param_shapes,
+                       torch_conv_linear_macs, torch_param_counts, torch_param_shapes)
 
 from cnncost import api
 
@@ -51,29 +52,6 @@ KERAS_ARGS = {
 @cache
 def analyze(variant: str, convention: str = "cnncost"):
     return api.analyze(NASNET, variant=variant, convention=convention)
-
-
-def spec_param_shapes(variant: str, bn_stats: bool) -> Counter:
-    """Multiset of parameter shapes in torch layout from the spec's nodes (separable conv:
-    depthwise (C*m, 1, kh, kw) then pointwise (out, C*m, 1, 1), as torch writes them)."""
-    graph, _ = api.build_graph(NASNET, variant=variant)
-    out: Counter = Counter()
-    for node in graph:
-        a, c = node.attrs, node.in_shapes[0][0] if node.in_shapes else None
-        if node.op == "conv2d":
-            shapes = [(a["out"], c // a["groups"], *a["kernel"])] + [(a["out"],)] * a["bias"]
-        elif node.op == "separable_conv2d":
-            cm = c * a["multiplier"]
-            shapes = [(cm, 1, *a["kernel"]), (a["out"], cm, 1, 1)] + [(a["out"],)] * a["bias"]
-        elif node.op == "linear":
-            shapes = [(a["out"], c)] + [(a["out"],)] * a["bias"]
-        elif node.op == "batch_norm":
-            shapes = [(c,)] * (a["scale"] + a["center"] + 2 * bn_stats)
-        else:
-            assert node.opdef.params(node.context).total == 0, f"{node.name}: {node.op}"
-            shapes = []
-        out.update(shapes)
-    return out
 
 
 def keras_name(spec_name: str) -> str:
@@ -119,24 +97,6 @@ def timm_large_meta():
 
     with torch.device("meta"):
         return timm.create_model("nasnetalarge", pretrained=False)
-
-
-def keras_weight_shapes(model) -> Counter:
-    """Keras weights in torch layout: conv (kh, kw, in, out) -> (out, in, kh, kw); depthwise
-    (kh, kw, C, m) -> (C*m, 1, kh, kw); dense (in, out) -> (out, in); vectors unchanged."""
-    out: Counter = Counter()
-    for layer in model.layers:
-        for w in layer.weights:
-            shape = tuple(w.shape)
-            if "depthwise" in w.path:
-                kh, kw, c, m = shape
-                shape = (c * m, 1, kh, kw)
-            elif len(shape) == 4:
-                shape = (shape[3], shape[2], shape[0], shape[1])
-            elif len(shape) == 2:
-                shape = (shape[1], shape[0])
-            out[shape] += 1
-    return out
 
 
 def keras_conv_dense_macs(model) -> int:
@@ -185,7 +145,7 @@ def test_keras_layers_by_name(variant: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_keras_weight_shapes(variant: str) -> None:
-    assert keras_weight_shapes(keras_model(variant)) == spec_param_shapes(variant, bn_stats=True)
+    assert keras_param_shapes(keras_model(variant)) == spec_param_shapes(NASNET, variant, "keras")
 
 
 @pytest.mark.slow
@@ -204,7 +164,7 @@ def test_timm_nasnetalarge() -> None:
     params, stats = torch_param_counts(model)
     assert (params, stats) == (t.params_trainable, t.params_non_trainable)
     assert params + stats == 88949818  # the Keras table's NASNetLarge Parameters (seed 003)
-    assert torch_param_shapes(model) == spec_param_shapes("large", bn_stats=False)
+    assert torch_param_shapes(model) == spec_param_shapes(NASNET, "large", "torch")
     import torch
 
     with torch.device("meta"):  # FlopCounterMode needs shapes only
