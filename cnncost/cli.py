@@ -1,6 +1,6 @@
 """The ``cnncost`` command: the only place that prints or exits. Must not import torch.
 
-``report``, ``diff``, ``validate`` and ``schema`` stay on the analytic path: the API and the
+``report``, ``diff``, ``table``, ``validate`` and ``schema`` stay on the analytic path: the API and the
 renderers are imported inside the commands, so ``cnncost --help`` stays fast and nothing here
 pulls in torch. Every ``CnncostError`` is caught in ``main`` and printed without a traceback;
 the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid spec, 4 file access).
@@ -236,6 +236,48 @@ def table(
             "markdown": lambda: zoo.to_markdown(rows, convention=convention, dtype=dtype,
                                                 batch=batch)}[fmt]()
     _emit(text, output)
+
+
+@app.command()
+def check(
+    spec: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    variant: Annotated[str | None, typer.Option(
+        "--variant", help="Variant name (or write SPEC@VARIANT).")] = None,
+    set_: SetOption = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    all_layers: Annotated[bool, typer.Option(
+        "--all-layers", help="Show every layer, not only the differing ones.")] = False,
+    width: WidthOption = None,
+) -> None:
+    """Build the spec as a torch module and prove the analytic numbers layer by layer.
+
+    Output shapes (forward hooks), parameters and buffers, fvcore's per-module counts under the
+    fvcore convention, FlopCounterMode under the torchvision convention; on CUDA also per-layer
+    latency and peak memory, written under reports/gpu/. Exit 1 on any mismatch. Needs the
+    torch extras (pip install -e ".[torch]").
+    """
+    import warnings
+
+    from rich.console import Console
+
+    from cnncost import api
+
+    # fvcore traces with torch.jit, whose deprecation notice is not the user's concern
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=FutureWarning)
+    from cnncost.bridge.command import run_check
+
+    overrides = api.parse_overrides(list(set_ or []))
+    console = Console(width=width or (None if sys.stdout.isatty() else 120), highlight=False,
+                      emoji=False)
+    try:
+        code = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
+                         dtype=dtype, fmt=fmt, console=console, all_layers=all_layers)
+    except SpecError as err:
+        raise _SpecErrorIn(spec, err) from None
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -124,7 +124,7 @@ class Expander:
                     continue
                 if key == "parallel":
                     out = self._parallel(body, (*here, "parallel"), scope, history)
-                elif key in self.ops:
+                elif canonical_name(key):
                     out = self._op(key, body or m.op_model(key)(), (*here, key), scope, history)
                 else:
                     out = self._call(key, body, (*here, key), scope, history)

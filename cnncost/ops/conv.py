@@ -205,7 +205,8 @@ define(OpDef(
     family="conv",
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "padding": _PADDING,
            "bias": _BIAS,
-           "table": Attr("table", doc="table[o]: the input channels read by output map o")},
+           "table": Attr("table", doc="table[o]: the input channels read by output map o"),
+           "act": _ACT},
     infer=_table_infer, params=_table_params, arithmetic=_table_arithmetic,
     weighted=True, **_conventions(_table_arithmetic),
 ))

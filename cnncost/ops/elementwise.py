@@ -6,6 +6,8 @@ undefined (None) except for the zero-cost ones (0).
 
 from __future__ import annotations
 
+from math import prod
+
 from cnncost.errors import OpArgumentError, ShapeError
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, positive
@@ -54,7 +56,8 @@ define(OpDef(
 # -- multiply: equal shapes, or (C,) / (C, 1, 1) gates over (C, H, W) --------------------------
 
 def _multiply_infer(ctx: OpContext) -> Shape:
-    out = max(ctx.in_shapes, key=len)  # the first of the highest rank
+    # the broadcast result: the input with most elements (a gate may come first or last)
+    out = max(ctx.in_shapes, key=lambda s: (len(s), prod(s)))
     for shape in ctx.in_shapes:
         gate = len(out) == 3 and shape in ((out[0],), (out[0], 1, 1))
         if shape != out and not gate:

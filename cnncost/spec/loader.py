@@ -80,8 +80,8 @@ def _path_text(path: tuple[Any, ...]) -> str:
 def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
     """Valid keys where a pydantic error points: an operator's attributes or the structural keys."""
     for element in reversed(loc):
-        if isinstance(element, str) and element in all_ops():
-            return [*all_ops()[element].attrs, *m.COMMON_KEYS]
+        if isinstance(element, str) and canonical_name(element):
+            return [*all_ops()[canonical_name(element)].attrs, *m.COMMON_KEYS]
     if loc and loc[-2:-1] == ("repeat",) or "repeat" in loc:
         return list(m.RepeatBody.model_fields)
     if "parallel" in loc:
@@ -253,7 +253,7 @@ def _static_checks(loaded: LoadedSpec) -> list[Problem]:
             elif key == "parallel":
                 for bname, branch in body.branches.items():
                     walk(branch, (*here, "parallel", "branches", bname), source)
-            elif key not in ops and key not in loaded.blocks:
+            elif canonical_name(key) is None and key not in loaded.blocks:
                 problems.append(_unknown_block(key, source.locate(here, key=True), known_calls,
                                                _path_text(here)))
 

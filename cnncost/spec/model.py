@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from cnncost.ops.registry import Attr, all_ops
+from cnncost.ops.registry import Attr, all_ops, canonical_name
 from cnncost.spec.expr import parse
 
 
@@ -90,7 +90,7 @@ def _attr_type(attr: Attr) -> Any:
 @lru_cache(maxsize=None)
 def op_model(op_name: str) -> type[Common]:
     """The model of an operator's arguments (all optional here: defaults fill in at expansion)."""
-    opdef = all_ops()[op_name]
+    opdef = all_ops()[canonical_name(op_name) or op_name]
     fields: dict[str, Any] = {
         name: (_attr_type(attr) | None, Field(None, description=attr.doc or None))
         for name, attr in opdef.attrs.items()
@@ -151,7 +151,7 @@ def _validate_item(value: Any) -> BaseModel:
     if not (isinstance(value, dict) and len(value) == 1):
         _reject(value)
     key = next(iter(value))
-    if key in STRUCTURAL or key in all_ops():
+    if key in STRUCTURAL or canonical_name(str(key)):
         return item_model(str(key)).model_validate(value)
     return _CallItem.model_validate(value)
 

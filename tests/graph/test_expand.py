@@ -203,3 +203,20 @@ def test_repeat_calls_a_two_input_block_with_relative_inputs(tmp_path: Path) -> 
     # cell.1 reads (cell.0, stem): same shapes, no projection
     assert "cell.1.proj" not in g
     assert g.inputs_of("cell.1.add") == ("cell.0.add", "stem")
+
+
+def test_aliases_are_layer_items_and_gates_broadcast_in_any_order(tmp_path: Path) -> None:
+    text = """\
+name: t
+input: {channels: 4, height: 5, width: 5}
+layers:
+  - global_avg_pool: {name: gate, keepdims: true}
+  - multiply: {name: x, inputs: [gate, input]}       # the gate first
+  - multiply: {name: y, inputs: [input, gate]}       # the gate last
+  - flatten: {input: x}
+  - dense: {name: fc, out: 4}                        # alias of linear
+  - silu: {name: s}                                  # alias of swish
+"""
+    g = graph(tmp_path, text)
+    assert g.node("x").out_shape == g.node("y").out_shape == (4, 5, 5)
+    assert g.node("fc").op == "linear" and g.node("s").op == "swish"

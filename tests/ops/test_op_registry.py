@@ -70,7 +70,7 @@ def test_definition_is_complete(name: str) -> None:
 
 def test_act_attribute_on_exactly_the_fusing_ops() -> None:
     fusing = {name for name, op in all_ops().items() if "act" in op.attrs}
-    assert fusing == {"conv2d", "depthwise_conv2d", "separable_conv2d", "linear"}
+    assert fusing == {"conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_table", "linear"}
 
 
 def test_required_attributes() -> None:

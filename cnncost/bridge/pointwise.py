@@ -1,0 +1,266 @@
+"""Torch modules for normalisation, preprocessing, element-wise, shape and activation operators.
+
+Imports torch. Leaves without child modules, like ``cnncost.bridge.layers``. Batch-norm is
+``aten::batch_norm`` with ``weight`` / ``bias`` None where absent (what fvcore's handle reads as
+'no affine'), layer-norm is ``aten::layer_norm`` over a channels-last permutation; constants of
+preprocessing layers are plain attributes, never buffers, so that buffers are exactly the
+non-trainable parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cnncost.bridge.layers import PadLRTB, pad
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def _per_channel(t: Tensor, rank: int) -> Tensor:
+    """A [C] tensor viewed to broadcast over (N, C, ...) of ``rank`` dimensions."""
+    return t.view(1, -1, *([1] * (rank - 2)))
+
+
+class BatchNorm(nn.Module):
+    """Batch normalisation with independent ``center`` / ``scale``: ``weight`` (scale) and ``bias``
+    (center) are parameters or None, ``running_mean`` / ``running_var`` are buffers (no
+    ``num_batches_tracked``). ``F.batch_norm`` with a None weight is what fvcore's handle reads as
+    'no affine' (numel x 1 instead of x 2). Any rank (N, C, ...)."""
+
+    running_mean: Tensor
+    running_var: Tensor
+
+    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool,
+                 momentum: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if center else None
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.running_mean.shape[0]}, eps={self.eps}, scale={self.weight is not None}, "
+                f"center={self.bias is not None}")
+
+
+class ChannelLayerNorm(nn.Module):
+    """Layer normalisation over the channel axis at each position (Keras
+    ``LayerNormalization(axis=-1)`` on NHWC): a permute to channels-last, ``F.layer_norm`` over
+    (C,), and back. fvcore counts numel x 5 with a weight, x 4 without."""
+
+    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool) -> None:
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if center else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
+        last = (0, *range(2, x.dim()), 1)
+        back = (0, x.dim() - 1, *range(1, x.dim() - 1))
+        y = F.layer_norm(x.permute(last), (self.channels,), self.weight, self.bias, self.eps)
+        return y.permute(back)
+
+
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """torch's LocalResponseNorm, also for (N, C) inputs (torch needs 3 dimensions)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return super().forward(x.unsqueeze(-1)).squeeze(-1)
+        return super().forward(x)
+
+
+class Affine(nn.Module):
+    """Per-channel ``x * weight + bias`` (LeNet's trainable subsampling coefficient and bias)."""
+
+    def __init__(self, channels: int, *, scale: bool, bias: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.weight is not None:
+            x = x * _per_channel(self.weight, x.dim())
+        if self.bias is not None:
+            x = x + _per_channel(self.bias, x.dim())
+        return x
+
+
+class Normalization(nn.Module):
+    """Keras Normalization over the channel axis: ``(x - mean) / max(sqrt(variance), 1e-7)``;
+    ``mean``, ``variance`` [C] and ``count`` (a scalar) are buffers, as Keras' non-trainable
+    weights."""
+
+    mean: Tensor
+    variance: Tensor
+    count: Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("variance", torch.ones(channels))
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, x: Tensor) -> Tensor:
+        std = torch.sqrt(self.variance).clamp_min(1e-7)
+        return (x - _per_channel(self.mean, x.dim())) / _per_channel(std, x.dim())
+
+
+class Rescaling(nn.Module):
+    """Keras Rescaling ``x * scale + offset``, one value or one per channel (no parameters: the
+    constants are plain attributes, not buffers). A zero offset is not added."""
+
+    def __init__(self, scale: Sequence[float], offset: Sequence[float]) -> None:
+        super().__init__()
+        self.scale, self.offset = list(scale), list(offset)
+
+    def _const(self, values: list[float], x: Tensor) -> Tensor | float:
+        return values[0] if len(values) == 1 else _per_channel(x.new_tensor(values), x.dim())
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x * self._const(self.scale, x)
+        return y + self._const(self.offset, x) if any(self.offset) else y
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, offset={self.offset}"
+
+
+# --------------------------------------------------------------------------- element-wise
+
+
+class Add(nn.Module):
+    """``sum_i s_i * x_i`` over inputs of one shape; a coefficient of 1 is not multiplied."""
+
+    def __init__(self, scales: Sequence[float]) -> None:
+        super().__init__()
+        self.scales = list(scales)
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        scales = self.scales or [1.0] * len(xs)
+        out = xs[0] if scales[0] == 1 else xs[0] * scales[0]
+        for x, s in zip(xs[1:], scales[1:]):
+            out = out + (x if s == 1 else x * s)
+        return out
+
+
+class Multiply(nn.Module):
+    """Element-wise product; a (N, C) gate broadcasts over (N, C, H, W)."""
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        rank = max(x.dim() for x in xs)
+        out = None
+        for x in xs:
+            x = x.view(*x.shape, *([1] * (rank - x.dim())))
+            out = x if out is None else out * x
+        assert out is not None
+        return out
+
+
+class Concat(nn.Module):
+    """Concatenation along a per-sample axis (0 = channels, i.e. dim 1)."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        return torch.cat(xs, self.axis + 1)
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.factor
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's shuffle as view / transpose / reshape (ops fvcore ignores)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, *rest = x.shape
+        y = x.view(n, self.groups, c // self.groups, *rest).transpose(1, 2)
+        return y.reshape(n, c, *rest)
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class ZeroPad2d(nn.Module):
+    """Keras ZeroPadding2D, (t, b, l, r) zeros around H and W."""
+
+    def __init__(self, padding: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        top, bottom, left, right = padding
+        self.pads: PadLRTB = (left, right, top, bottom)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pad(x, self.pads)
+
+    def extra_repr(self) -> str:
+        return f"pads={self.pads}"
+
+
+class Crop2d(nn.Module):
+    def __init__(self, cropping: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.cropping = cropping
+
+    def forward(self, x: Tensor) -> Tensor:
+        top, bottom, left, right = self.cropping
+        return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+
+
+# --------------------------------------------------------------------------- activations
+
+
+class ScaledTanh(nn.Module):
+    """LeCun's ``A * tanh(S * x)``."""
+
+    def __init__(self, amplitude: float, slope: float) -> None:
+        super().__init__()
+        self.amplitude, self.slope = amplitude, slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.amplitude * torch.tanh(self.slope * x)
+
+    def extra_repr(self) -> str:
+        return f"amplitude={self.amplitude}, slope={self.slope}"
+
+
+ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
+    "relu": lambda: nn.ReLU(),
+    "relu6": lambda: nn.ReLU6(),
+    "leaky_relu": lambda alpha=0.01: nn.LeakyReLU(alpha),
+    "sigmoid": lambda: nn.Sigmoid(),
+    "hard_sigmoid": lambda: nn.Hardsigmoid(),
+    "tanh": lambda: nn.Tanh(),
+    "scaled_tanh": lambda amplitude=1.7159, slope=0.6667: ScaledTanh(amplitude, slope),
+    "swish": lambda: nn.SiLU(),
+    "hard_swish": lambda: nn.Hardswish(),
+    "gelu": lambda approximate="none": nn.GELU(approximate=approximate),
+    "softmax": lambda: nn.Softmax(dim=1),  # over channels: axis 0 per sample
+}
