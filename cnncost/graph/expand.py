@@ -16,11 +16,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
+
+from pydantic import ValidationError
 
 from cnncost.errors import Location, OpArgumentError, Problem, ShapeError, SpecError
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
-from cnncost.ops.registry import REQUIRED, Attr, OpContext, Shape, all_ops, canonical_name, pair, sides
+from cnncost.ops.registry import (
+    REQUIRED,
+    Attr,
+    OpContext,
+    Shape,
+    all_ops,
+    canonical_name,
+    pair,
+    sides,
+)
 from cnncost.spec import model as m
 from cnncost.spec.expr import Evaluator, ExpressionError, interpolate
 from cnncost.spec.loader import LoadedSpec
@@ -319,7 +331,7 @@ class Expander:
             raise _Failed
         try:
             validated = m.op_model(canonical).model_validate(merge_body or {})
-        except Exception as err:  # pydantic ValidationError: report it at the merge
+        except ValidationError as err:  # reported at the merge
             self._problem("schema", f"merge {merge_op}: {err}".splitlines()[0], scope, merge_path)
             raise _Failed from None
         out = self._op(canonical, validated, merge_path, pscope, history, outs)
@@ -403,7 +415,7 @@ class Expander:
 
     def _check_scopes(self) -> None:
         names = sorted(self.nodes)
-        for a, b in zip(names, names[1:]):
+        for a, b in pairwise(names):
             if b.startswith(a + "."):
                 node = self.nodes[a]
                 self.problems.append(Problem(

@@ -138,7 +138,7 @@ class Evaluator:
         except (ArithmeticError, TypeError, ValueError, IndexError, KeyError) as err:
             raise ExpressionError(f"{text!r}: {type(err).__name__}: {err}") from None
 
-    def _eval(self, node: ast.AST) -> Any:  # noqa: C901 - one branch per node type
+    def _eval(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Name):

@@ -8,8 +8,8 @@ and forbid unknown keys; they only exist in the spec layer.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -87,7 +87,7 @@ def _attr_type(attr: Attr) -> Any:
     raise AssertionError(kind)  # pragma: no cover
 
 
-@lru_cache(maxsize=None)
+@cache
 def op_model(op_name: str) -> type[Common]:
     """The model of an operator's arguments (all optional here: defaults fill in at expansion)."""
     opdef = all_ops()[canonical_name(op_name) or op_name]
@@ -133,7 +133,7 @@ def _reject(value: Any) -> Any:
         "{repeat: {...}}, {parallel: {...}} or {my_block: {...}}, or a bare operator name")
 
 
-@lru_cache(maxsize=None)
+@cache
 def item_model(key: str) -> type[BaseModel]:
     """The model of a one-key layer item, built on first use (most specs use a dozen operators;
     building all of them up front would cost most of a second)."""
@@ -166,7 +166,7 @@ class _CallItem(_Frozen):
     def _validate(cls, value: Any) -> Any:
         ((key, body),) = value.items()
         if not isinstance(key, str):
-            raise ValueError(f"layer item key must be a name, got {key!r}")
+            raise ValueError(f"layer item key must be a name, got {key!r}")  # noqa: TRY004 - see _reject
         if body is not None and not isinstance(body, dict):
             raise ValueError(f"the arguments of {key!r} must be a mapping")
         return {key: BlockCall.model_validate(body or {})}
@@ -183,7 +183,7 @@ class _CallItem(_Frozen):
 class _ItemSchema:
     """JSON-schema hook: a placeholder that ``schema.py`` replaces by ``#/$defs/LayerItem``."""
 
-    PLACEHOLDER = {"x-cnncost": "LayerItem"}
+    PLACEHOLDER: ClassVar[dict[str, str]] = {"x-cnncost": "LayerItem"}
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
         return dict(self.PLACEHOLDER)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -56,7 +56,7 @@ def keras_depth(model: Any) -> int:
                 if id(parent) in layers:
                     parents[id(layer)].add(id(parent))
 
-    @lru_cache(maxsize=None)
+    @cache
     def depth(i: int) -> int:
         return 1 + max((depth(p) for p in parents[i]), default=0)
 

@@ -10,7 +10,7 @@ collected here.
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -39,7 +39,7 @@ def cases() -> list:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def report(path: Path, variant: str | None, convention: str):
     return api.analyze(path, variant=variant, convention=convention)
 

@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from reference import (
+    keras_depth,
+    keras_param_shapes,
+    spec_param_shapes,
+    torch_conv_linear_macs,
+    torch_param_counts,
+    torch_param_shapes,
+)
 
 from cnncost import api
-
-from reference import (spec_param_shapes, keras_depth, keras_param_shapes, torch_conv_linear_macs,
-                       torch_param_counts, torch_param_shapes)
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 V3, V4 = SPECS / "inception_v3.yaml", SPECS / "inception_v4.yaml"
@@ -38,7 +43,7 @@ INPUT = (3, 299, 299)  # every reference's default input (Keras default_size, ti
 
 # -- what the spec says ----------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def report(spec: Path, variant: str, convention: str = "torchvision"):
     return api.analyze(spec, variant=variant, convention=convention)
 
@@ -105,7 +110,7 @@ def assert_matches_torch(model, spec: Path, variant: str, rename=lambda n: n,
 
 # -- what a Keras reference says -------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def keras_model(name: str):
     import keras
 
@@ -219,7 +224,7 @@ def irv2_timm_name(name: str) -> str:
     name = re.sub(r"^block8_10\b", "block8", name)
     for keras_block, timm_seq in (("block35", "repeat"), ("block17", "repeat_1"),
                                   ("block8", "repeat_2")):
-        name = re.sub(rf"^{keras_block}_(\d+)\b", lambda m: f"{timm_seq}.{int(m[1]) - 1}", name)
+        name = re.sub(rf"^{keras_block}_(\d+)\b", lambda m, seq=timm_seq: f"{seq}.{int(m[1]) - 1}", name)
     name = re.sub(r"^((?:repeat(?:_\d)?\.\d+)|block8)\.conv$", r"\1.conv2d", name)  # the up conv
     return re.sub(r"^conv_7b\b", "conv2d_7b", name)
 

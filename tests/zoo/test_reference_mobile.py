@@ -22,9 +22,10 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from reference import (spec_param_shapes, 
+from reference import (
     keras_depth,
     keras_param_shapes,
+    spec_param_shapes,
     torch_conv_linear_macs,
     torch_param_counts,
     torch_param_shapes,

@@ -29,8 +29,14 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from reference import (keras_depth, keras_param_shapes, spec_param_shapes,
-                       torch_conv_linear_macs, torch_param_counts, torch_param_shapes)
+from reference import (
+    keras_depth,
+    keras_param_shapes,
+    spec_param_shapes,
+    torch_conv_linear_macs,
+    torch_param_counts,
+    torch_param_shapes,
+)
 
 from cnncost import api
 

@@ -11,15 +11,20 @@ Every expected number either comes from the reference model built here or cites 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
+from reference import (
+    keras_depth,
+    keras_param_shapes,
+    spec_param_shapes,
+    torch_conv_linear_macs,
+    torch_param_counts,
+    torch_param_shapes,
+)
 
 from cnncost import api
-
-from reference import (spec_param_shapes, keras_depth, keras_param_shapes, torch_conv_linear_macs,
-                       torch_param_counts, torch_param_shapes)
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 RESNET, RESNET_V2 = SPECS / "resnet.yaml", SPECS / "resnet_v2.yaml"
@@ -28,7 +33,7 @@ DENSENET, SE_RESNET = SPECS / "densenet.yaml", SPECS / "se_resnet.yaml"
 
 # -- what the spec says ----------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def analyze(spec: Path, variant: str, convention: str = "cnncost"):
     return api.analyze(spec, variant=variant, convention=convention)
 
@@ -41,21 +46,21 @@ def spec_params_by_name(spec: Path, variant: str, total: bool = False) -> dict[s
 
 # -- reference models (built once per module) ------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def keras_model(name: str):
     import keras
 
     return getattr(keras.applications, name)(weights=None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def torchvision_model(name: str):
     import torchvision
 
     return getattr(torchvision.models, name)(weights=None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def timm_model(name: str):
     import timm
 
