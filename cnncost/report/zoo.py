@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cnncost.cost.result import CostReport
@@ -181,6 +181,8 @@ def model_reports(spec_dir: Path) -> dict[str, str]:
         loaded = api.load(path)
         for variant in tuple(loaded.spec.variants) or (None,):
             report = api.analyze(loaded, variant=variant)
+            # the committed text names the spec as the repository does, wherever it runs
+            report = replace(report, spec_file=str(Path(spec_dir.name) / path.name))
             name = f"{path.stem}@{variant}.md" if variant else f"{path.stem}.md"
             out[name] = report_markdown(report, depth=2)
     return out
