@@ -27,7 +27,6 @@ from cnncost.ops.registry import (
     REQUIRED,
     Attr,
     OpContext,
-    Shape,
     all_ops,
     canonical_name,
     pair,
@@ -609,6 +608,3 @@ def expand(loaded: LoadedSpec, bindings: Bindings) -> LayerGraph:
     """
     return Expander(loaded, bindings).run()
 
-
-def node_shape(graph: LayerGraph, name: str) -> Shape:
-    return graph.node(name).out_shape

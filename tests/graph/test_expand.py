@@ -220,3 +220,12 @@ layers:
     g = graph(tmp_path, text)
     assert g.node("x").out_shape == g.node("y").out_shape == (4, 5, 5)
     assert g.node("fc").op == "linear" and g.node("s").op == "swish"
+
+
+def test_the_networkx_view_is_read_only_and_complete() -> None:
+    g = api.build_graph("specs/resnet.yaml", variant="resnet18")[0]
+    view = g.nx_graph
+    assert set(view.nodes) == set(g.topo_order())
+    assert set(view.predecessors("layer1.0.add")) == set(g.inputs_of("layer1.0.add"))
+    with pytest.raises(Exception, match="Frozen"):
+        view.add_node("x")
