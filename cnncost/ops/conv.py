@@ -201,7 +201,8 @@ define(OpDef(
     name="conv2d_table",
     doc="Convolution with an explicit connection table (LeCun 1998's C3): output map o sums "
         "kh*kw convolutions over the input maps table[o]: params sum(len)*kh*kw + out*bias; "
-        "macs H'W'*kh*kw*sum(len), other n*bias. No dilation or groups.",
+        "macs H'W'*kh*kw*sum(len), other n*bias. No dilation or groups. The fused act is costed "
+        "separately by the engine.",
     family="conv",
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "padding": _PADDING,
            "bias": _BIAS,

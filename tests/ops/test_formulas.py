@@ -266,6 +266,9 @@ ELEMENTWISE = [
          other=50_176),
     case("multiply/se-gate-vector-first", "multiply", {}, [(64,), (64, 28, 28)], (64, 28, 28),
          other=50_176),
+    # the same rank, the gate first: the output is still the feature map (a regression)
+    case("multiply/se-gate-c11-first", "multiply", {}, [(64, 1, 1), (64, 28, 28)], (64, 28, 28),
+         other=50_176),
     # three equal vectors: 2 multiplies per element, n = 8
     case("multiply/three-equal", "multiply", {}, [(8,)] * 3, (8,), other=16),
     # Inception 3a: 64 + 128 + 32 + 32 = 256 channels
