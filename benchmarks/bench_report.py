@@ -84,10 +84,10 @@ def main() -> None:
     parser.add_argument("--fvcore", action="store_true", help="also run fvcore on torchvision")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    lines = [f"Machine: {platform.machine()}, Python {platform.python_version()}, "
-             f"{platform.system()}; medians of {args.repeat} runs.", "",
-             "| model | `cnncost report` process | `api.analyze` | analyze peak alloc | "
-             "cnncost fvcore-convention total | fvcore process | fvcore peak RSS | fvcore total |",
+    lines = [(f"Machine: {platform.machine()}, Python {platform.python_version()}, "
+             f"{platform.system()}; medians of {args.repeat} runs."), "",
+             ("| model | `cnncost report` process | `api.analyze` | analyze peak alloc | "
+             "cnncost fvcore-convention total | fvcore process | fvcore peak RSS | fvcore total |"),
              "|---|---|---|---|---|---|---|---|"]
     for spec, variant, tv_name in CASES:
         proc = whole_process(spec, variant, args.repeat)

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from cnncost.errors import EXIT_OK, CnncostError, FileAccessError, SpecError, UsageError
+from cnncost.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    CnncostError,
+    FileAccessError,
+    SpecError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from cnncost.cost.result import CostReport
@@ -278,6 +285,71 @@ def check(
     except SpecError as err:
         raise _SpecErrorIn(spec, err) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def sweep(
+    specs: Annotated[list[str] | None, typer.Argument(
+        help="Spec files, or directories standing for their *.yaml files.")] = None,
+    device: Annotated[str, typer.Option("--device", help="cuda (or cpu: a dry run).")] = "cuda",
+    batches: Annotated[list[int] | None, typer.Option(
+        "--batch", min=1, metavar="N", help="Batch size (repeatable; default 1 and 64).")] = None,
+    dtypes: Annotated[list[str] | None, typer.Option(
+        "--dtype", help="float32, float16 or bfloat16 (repeatable; default float32 and "
+                        "bfloat16).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", file_okay=False,
+        help="Where the files go (default reports/gpu; required with --device cpu).")] = None,
+    budget: Annotated[float | None, typer.Option(
+        "--budget", metavar="SECONDS", min=0, help="Start no run after this many seconds.")] = None,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed forwards.")] = 10,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed forwards.")] = 50,
+    redo: Annotated[bool, typer.Option(
+        "--redo", help="Run again the runs whose JSON file exists.")] = False,
+    index_only: Annotated[bool, typer.Option(
+        "--index-only", help="Only rewrite DIR/index.md from the JSON files there.")] = False,
+) -> None:
+    """Check and profile every spec, variant, batch and dtype on a device (the GPU zoo run).
+
+    Each spec's default variant first, then the others; runs whose JSON file exists are
+    skipped, so an interrupted sweep resumes. Writes <stem>.json / .md per run (as check
+    --device cuda does) and index.md. Exit 1 if a check found a mismatch or a run failed.
+    """
+    import warnings
+
+    from rich.console import Console
+
+    from cnncost.bridge import sweep as sw
+    from cnncost.report.zoo import spec_paths
+
+    if out is None and device != "cuda" and not index_only:
+        raise UsageError("--device cpu gives dry-run timings that do not belong in reports/gpu; "
+                         "name a directory with --out")
+    out_dir = out or Path("reports/gpu")
+    console = Console(highlight=False, emoji=False,
+                      width=None if sys.stdout.isatty() else 120)
+    if index_only:
+        console.print(f"wrote {sw.write_index(out_dir)}")
+        return
+    if not specs:
+        raise UsageError("name the specs to sweep (files, or directories such as specs/)")
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=FutureWarning)
+    paths = spec_paths(specs)
+    try:
+        jobs = sw.plan(paths, batches or [1, 64], dtypes or ["float32", "bfloat16"])
+    except SpecError as err:
+        raise _SpecErrorIn(", ".join(specs), err) from None
+    result = sw.run_sweep(jobs, out_dir, device=device, warmup=warmup, repeats=repeats,
+                          budget_s=budget, redo=redo, console=console)
+    console.print(f"{len(result.done)} run, {len(result.skipped)} already there, "
+                  f"{len(result.not_run)} left for lack of time; wrote {result.index}")
+    for what, jobs_ in (("not run (budget)", result.not_run),
+                        ("out of device memory", result.out_of_memory),
+                        ("CHECK MISMATCH", result.check_failures), ("FAILED", result.errors)):
+        for job in jobs_:
+            console.print(f"  {what}: {job.label}")
+    bad = result.check_failures + result.errors
+    raise typer.Exit(EXIT_CHECK_FAILED if bad else EXIT_OK)
 
 
 @app.command()

@@ -197,7 +197,10 @@ def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]) -> tupl
     torch.cuda.reset_peak_memory_stats()
     out = model(*inputs)
     outs = out if isinstance(out, tuple) else (out,)
-    sum(o.float().sum() for o in outs).backward()
+    loss = sum(o.float().sum() for o in outs)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad:  # else no parameter: no backward
+        loss.backward()
+    del loss
     torch.cuda.synchronize()
     training = torch.cuda.max_memory_allocated()
     del out, outs
@@ -236,6 +239,9 @@ class ProfileReport:
     memory: Memory | None  # None on CPU
     macs: int
     flops: int
+    #: the cross-check of the same spec on the same device, batch and dtype (None: not run)
+    check_ok: bool | None = None
+    check_mismatches: tuple[str, ...] = ()  # the layers that differed
 
     @property
     def layer_sum_ms(self) -> float:
@@ -356,9 +362,15 @@ def _versions() -> dict[str, str]:
 
 def report_stem(report: ProfileReport) -> str:
     """``<spec>-<variant>-b<batch>-<dtype>``, plus the overrides when there are any."""
-    stem = f"{report.model}-{report.variant or 'default'}-b{report.batch}-{report.dtype}"
-    if report.overrides:
-        stem += "-" + "-".join(f"{k}={v}" for k, v in sorted(report.overrides.items()))
+    return stem_of(report.model, report.variant, report.batch, report.dtype, report.overrides)
+
+
+def stem_of(model: str, variant: str | None, batch: int, dtype: str,
+            overrides: Mapping[str, Any] | None = None) -> str:
+    """The file stem of a profile (see ``report_stem``), from its identifying fields."""
+    stem = f"{model}-{variant or 'default'}-b{batch}-{dtype}"
+    if overrides:
+        stem += "-" + "-".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", stem)
 
 
@@ -379,6 +391,8 @@ def profile_to_markdown(report: ProfileReport) -> str:
              + ", ".join(f"{k} {v}" for k, v in report.settings.items()), ""]
     if report.overrides:
         lines += ["overrides: " + ", ".join(f"{k}={v}" for k, v in report.overrides.items()), ""]
+    if report.check_ok is not None:
+        lines += [f"`cnncost check` on this device, batch and dtype: {_check_words(report)}", ""]
     f = report.forward
     rows: list[list[object]] = [
         ["forward latency (median / min / max)",
@@ -416,6 +430,22 @@ def profile_to_markdown(report: ProfileReport) -> str:
     return "\n".join(lines)
 
 
+def _check_words(report: ProfileReport) -> str:
+    if report.check_ok:
+        return f"all {len(report.layers)} layers equal (shapes, parameters, buffers, MACs, FLOPs)"
+    names = ", ".join(f"`{n}`" for n in report.check_mismatches[:10])
+    more = len(report.check_mismatches) - 10
+    return (f"**MISMATCH** in {len(report.check_mismatches)} layers ({names}"
+            + (f" and {more} more" if more > 0 else "") + ")")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename it, so a killed run leaves no half file."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+
+
 def write_profile(report: ProfileReport, directory: Path = REPORT_DIR) -> tuple[Path, Path]:
     """Write ``<stem>.json`` and ``<stem>.md`` under ``directory``.
 
@@ -426,8 +456,8 @@ def write_profile(report: ProfileReport, directory: Path = REPORT_DIR) -> tuple[
     paths = (directory / f"{stem}.json", directory / f"{stem}.md")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        paths[0].write_text(profile_to_json(report), encoding="utf-8")
-        paths[1].write_text(profile_to_markdown(report), encoding="utf-8")
+        write_text_atomic(paths[0], profile_to_json(report))
+        write_text_atomic(paths[1], profile_to_markdown(report))
     except OSError as err:
         raise FileAccessError(f"cannot write {directory}: {err.strerror or err}") from None
     return paths

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run HERE (not on the device machine), in the repository root, before a GPU session's run.
+#
+# The device machines (see /work/.library/device/README.md) have Python 3.12, torch, torchvision,
+# networkx, rich, typer, pyyaml, numpy, tabulate, portalocker and tqdm, but not pydantic nor
+# fvcore. This puts the missing ones, as wheels, into .whl/ (ignored by git), for the `run` call
+# to carry; benchmarks/gpu/device_sweep.sh installs them there. Versions follow this machine's
+# installed ones, so both sides run the same code.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+mkdir -p .whl
+rm -f .whl/*.whl
+v() { python3 -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1"; }
+binary=(pydantic pydantic_core annotated-types typing-inspection typing_extensions yacs termcolor)
+specs=()
+for name in "${binary[@]}"; do specs+=("$name==$(v "$name")"); done
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d .whl "${specs[@]}"
+# fvcore and iopath are published as source only: pure Python, so a wheel built here runs there
+python3 -m pip wheel -q --no-deps -w .whl "fvcore==$(v fvcore)" "iopath==$(v iopath)"
+ls -l .whl
