@@ -342,12 +342,15 @@ def sweep(
     result = sw.run_sweep(jobs, out_dir, device=device, warmup=warmup, repeats=repeats,
                           budget_s=budget, redo=redo, console=console)
     console.print(f"{len(result.done)} run, {len(result.skipped)} already there, "
-                  f"{len(result.not_run)} left for lack of time; wrote {result.index}")
-    for what, jobs_ in (("not run (budget)", result.not_run),
+                  f"{len(result.not_run)} not run; wrote {result.index}")
+    for what, jobs_ in (("not run", result.not_run),
                         ("out of device memory", result.out_of_memory),
                         ("CHECK MISMATCH", result.check_failures), ("FAILED", result.errors)):
         for job in jobs_:
             console.print(f"  {what}: {job.label}")
+    if result.interrupted:
+        console.print("interrupted: the run in progress was abandoned; run again to resume")
+        raise typer.Exit(130)
     bad = result.check_failures + result.errors
     raise typer.Exit(EXIT_CHECK_FAILED if bad else EXIT_OK)
 

@@ -98,7 +98,8 @@ class SweepResult:
 
     done: list[tuple[Job, dict[str, Any]]] = field(default_factory=list)  # (job, its summary)
     skipped: list[Job] = field(default_factory=list)  # JSON already there
-    not_run: list[Job] = field(default_factory=list)  # the budget ran out first
+    not_run: list[Job] = field(default_factory=list)  # the budget ran out, or interrupted
+    interrupted: bool = False  # Ctrl-C / SIGINT: the run in progress was abandoned
     index: Path | None = None
 
     @property
@@ -140,16 +141,24 @@ def run_sweep(jobs: Sequence[Job], out_dir: Path, *, device: str = "cuda", warmu
                                     console=console)
     result = SweepResult()
     start = clock()
+
+    def left(i: int) -> list[Job]:
+        return [j for j in jobs[i:] if redo or not (out_dir / f"{j.stem}.json").exists()]
+
     for i, job in enumerate(jobs):
         if not redo and (out_dir / f"{job.stem}.json").exists():
             result.skipped.append(job)
             continue
         if budget_s is not None and clock() - start >= budget_s:
-            result.not_run.extend(j for j in jobs[i:]
-                                  if redo or not (out_dir / f"{j.stem}.json").exists())
+            result.not_run.extend(left(i))
             break
         began = clock()
-        summary = run(job)
+        try:
+            summary = run(job)
+        except KeyboardInterrupt:  # the files of finished runs stay; the index lists them
+            result.interrupted = True
+            result.not_run.extend(left(i))
+            break
         result.done.append((job, summary))
         if console is not None:
             console.print(f"[{i + 1}/{len(jobs)}] {job.label}: {_summary_words(summary)} "

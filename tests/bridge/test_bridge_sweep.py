@@ -173,7 +173,7 @@ def test_cli_sweep_on_cpu(tmp_path: Path) -> None:
     done = cnncost("sweep", str(SMALL), "--device", "cpu", "--out", "runs", "--batch", "1",
                    "--dtype", "bfloat16", "--warmup", "0", "--repeats", "1", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 run, 0 already there, 0 left for lack of time" in done.stdout
+    assert "2 run, 0 already there, 0 not run" in done.stdout
     again = cnncost("sweep", str(SMALL), "--device", "cpu", "--out", "runs", "--batch", "1",
                     "--dtype", "bfloat16", "--budget", "0", cwd=tmp_path)
     assert again.returncode == 0 and "0 run, 2 already there" in again.stdout
@@ -199,3 +199,17 @@ def test_cuda_sweep(tmp_path: Path) -> None:
         data = json.loads(path.read_text())
         assert data["device"].startswith("cuda") and data["memory"]["training_peak_bytes"] > 0
         assert data["check_ok"] is True
+
+
+def test_an_interrupted_sweep_keeps_what_finished(tmp_path: Path) -> None:
+    jobs = S.plan([SMALL], [1, 2], ["float32"])
+    runner = ScriptedRunner(tmp_path)
+
+    def run(job: S.Job) -> dict[str, Any]:
+        if len(runner.ran) == 2:
+            raise KeyboardInterrupt
+        return runner(job)
+
+    result = S.run_sweep(jobs, tmp_path, runner=run, clock=runner.clock)
+    assert result.interrupted and labels(result.not_run) == labels(jobs[2:])
+    assert result.index.read_text().count("| fake |") == 2
