@@ -219,7 +219,7 @@ def _avg_pool(node: LayerNode) -> nn.Module:
 
 @builds("global_avg_pool")
 def _global_avg(node: LayerNode) -> nn.Module:
-    return L.GlobalPool("avg", node.attrs["keepdims"])
+    return L.GlobalPool("avg", node.attrs["keepdims"], node.attrs["torch_op"])
 
 
 @builds("global_max_pool")

@@ -129,7 +129,7 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     for node, fv_row, tv_row in zip(graph, fv.layers, tv.layers):
         assert node.name == fv_row.name == tv_row.name
         layers.append(LayerCheck(
-            name=node.name, op=node.op, fvcore_counts=node.opdef.fvcore is not None,
+            name=node.name, op=node.op, fvcore_counts=node.opdef.fvcore_units(node.context) is not None,
             comparisons=(
                 Comparison("shape", (batch, *node.out_shape), shapes.get(node.name)),
                 Comparison("params_trainable", fv_row.params_trainable, params[node.name]),
@@ -301,17 +301,17 @@ def _not_counted(fv: CostReport, graph: LayerGraph,
         ops = +unsupported[node.name]
         if not ops:
             continue
-        if node.opdef.fvcore is None:
+        if node.opdef.fvcore_units(node.context) is None:
             label = node.op
         elif node.attrs.get("act"):
             label = f"{node.attrs['act']} (fused)"
         else:
             label = f"{node.op} (unsupported ops inside a counted op)"
         aten.setdefault(label, Counter()).update(ops)
-    # every layer of the operator, including those with nothing to count (a 1x1 max-pool),
-    # which the analytic report's ``uncounted`` leaves out
-    layers = Counter(f"{n.attrs['act']} (fused)" if n.attrs.get("act") else n.op for n in graph)
-    layers.update(n.op for n in graph if n.attrs.get("act"))
+    # every layer fvcore does not count, including those with nothing to count (a 1x1
+    # max-pool), which the analytic report's ``uncounted`` leaves out
+    layers = Counter(n.op for n in graph if n.opdef.fvcore_units(n.context) is None)
+    layers.update(f"{n.attrs['act']} (fused)" for n in graph if n.attrs.get("act"))
     out = [NotCounted(u.op, layers[u.op], u.macs, u.flops,
                       tuple(sorted(aten.pop(u.op, {}).items())))
            for u in fv.uncounted]

@@ -262,17 +262,25 @@ class Pool2d(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """Global average (``AdaptiveAvgPool2d(1)``, which fvcore counts as the input numel) or max
-    (``AdaptiveMaxPool2d(1)``) pooling, flattened to (N, C) unless ``keepdims``."""
+    """Global average or max pooling, flattened to (N, C) unless ``keepdims``.
 
-    def __init__(self, kind: str, keepdims: bool) -> None:
+    Average: ``adaptive_avg_pool2d(x, 1)`` (fvcore counts the input numel) or, with
+    ``torch_op="mean"``, ``x.mean((2, 3))`` as timm's SEModule computes it (fvcore does not count
+    aten::mean). Max: ``adaptive_max_pool2d(x, 1)``.
+    """
+
+    def __init__(self, kind: str, keepdims: bool, torch_op: str = "adaptive_avg_pool2d") -> None:
         super().__init__()
-        self.kind, self.keepdims = kind, keepdims
+        self.kind, self.keepdims, self.torch_op = kind, keepdims, torch_op
 
     def forward(self, x: Tensor) -> Tensor:
-        pool = F.adaptive_avg_pool2d if self.kind == "avg" else F.adaptive_max_pool2d
-        y = pool(x, 1)
+        if self.kind == "avg" and self.torch_op == "mean":
+            y = x.mean((2, 3), keepdim=True)
+        else:
+            pool = F.adaptive_avg_pool2d if self.kind == "avg" else F.adaptive_max_pool2d
+            y = pool(x, 1)
         return y if self.keepdims else y.flatten(1)
 
     def extra_repr(self) -> str:
-        return f"{self.kind}, keepdims={self.keepdims}"
+        op = f", {self.torch_op}" if self.kind == "avg" else ""
+        return f"{self.kind}, keepdims={self.keepdims}{op}"

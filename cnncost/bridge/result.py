@@ -43,7 +43,7 @@ class LayerCheck:
     name: str
     op: str
     comparisons: tuple[Comparison, ...]
-    fvcore_counts: bool  # the catalog says fvcore counts this operator (OpDef.fvcore is set)
+    fvcore_counts: bool  # the catalog says fvcore counts this layer (OpDef.fvcore_units)
 
     @property
     def ok(self) -> bool:

@@ -36,10 +36,8 @@ def _torchvision(op: OpDef, ctx: OpContext, arith: Arithmetic) -> tuple[int, int
 
 
 def _fvcore(op: OpDef, ctx: OpContext, arith: Arithmetic) -> tuple[int, int] | None:
-    if op.fvcore is None:
-        return None
-    units = op.fvcore(ctx)
-    return units, 2 * units
+    units = op.fvcore_units(ctx)
+    return None if units is None else (units, 2 * units)
 
 
 class ConventionUndefined(Exception):

@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -33,10 +33,13 @@ from cnncost.ops.registry import (
     sides,
 )
 from cnncost.spec import model as m
-from cnncost.spec.expr import Evaluator, ExpressionError, interpolate
+from cnncost.spec.expr import Evaluator, ExpressionError, UnknownName, interpolate
 from cnncost.spec.loader import LoadedSpec
 from cnncost.spec.params import Bindings, deep_evaluate
 from cnncost.spec.yamlsource import SourceMap
+
+#: Names bound to the shape of an item's first input (``Expander._env``).
+_INPUT_NAMES = frozenset({"in_shape", "in_channels", "in_height", "in_width"})
 
 
 class _Failed(Exception):
@@ -512,8 +515,7 @@ class Expander:
             value = deep_evaluate(raw, Evaluator(self._env(scope, first_input),
                                                  self._functions(scope)))
         except ExpressionError as err:
-            self._problem("expression", str(err), scope, path)
-            raise _Failed from None
+            self._expression_problem(err, scope, path, first_input)
         if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
             self._problem("expression", f"{raw!r} must be an integer, got {value!r}"
                           + (" (use // or int() for integer division)"
@@ -531,8 +533,16 @@ class Expander:
             return interpolate(text, Evaluator(self._env(scope, first_input),
                                                self._functions(scope)))
         except ExpressionError as err:
+            self._expression_problem(err, scope, path, first_input)
+
+    def _expression_problem(self, err: ExpressionError, scope: Scope, path: tuple[Any, ...],
+                            first_input: str | None) -> NoReturn:
+        """Report ``err`` and fail, unless it only says that the shape of a failed input is
+        unknown: that input's own problem is reported already (no cascade of 'in_channels')."""
+        if not (isinstance(err, UnknownName) and err.name in _INPUT_NAMES
+                and first_input in self.failed):
             self._problem("expression", str(err), scope, path)
-            raise _Failed from None
+        raise _Failed from None
 
     def _problem(self, kind: str, message: str, scope: Scope, path: tuple[Any, ...],
                  layer: str | None = None, hint: str | None = None, key: bool = False) -> None:
@@ -562,6 +572,17 @@ def _fold(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+def _numeric_text(value: Any) -> str:
+    """A hint for a number that reached a field as text (YAML 1.1 reads ``1e-5`` as a string;
+    a field evaluates it, a parameter or a block argument's value keeps it)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return ""
+    return (" (text that looks like a number: YAML 1.1 reads 1e-5 as a string; write 1.0e-5 "
+            "or 0.00001 where the value is set)")
+
+
 def _normalise(kind: str, value: Any) -> Any:
     """Canonical attribute values: pairs and sides as tuples, lists as tuples."""
     if kind == "int":
@@ -570,7 +591,7 @@ def _normalise(kind: str, value: Any) -> Any:
         return value
     if kind == "float":
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise OpArgumentError(f"expected a number, got {value!r}")
+            raise OpArgumentError(f"expected a number, got {value!r}" + _numeric_text(value))
         return float(value)
     if kind == "bool":
         if not isinstance(value, bool):

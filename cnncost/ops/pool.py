@@ -70,16 +70,30 @@ def _global_infer(op: str) -> Callable[[OpContext], Shape]:
     return infer
 
 
+#: How a model computes a global average: the arithmetic is the same, what fvcore sees is not.
+GLOBAL_AVG_TORCH_OPS = ("adaptive_avg_pool2d", "mean")
+
+
+def _global_avg_fvcore(ctx: OpContext) -> int | None:
+    # fvcore has a handle for aten::adaptive_avg_pool2d (N_in), none for aten::mean
+    return ctx.in_numel if ctx.attrs["torch_op"] == "adaptive_avg_pool2d" else None
+
+
 define(OpDef(
     name="global_avg_pool",
     doc="Mean over H x W per channel, (C, H, W) -> (C,) or (C, 1, 1): other N_in (adds and "
-        "one divide per channel, rounded to one per element). fvcore counts N_in "
-        "(AdaptiveAvgPool2d(1)).",
+        "one divide per channel, rounded to one per element). torch_op names how the modelled "
+        "network computes it: adaptive_avg_pool2d (AdaptiveAvgPool2d(1): torchvision, Keras' "
+        "GlobalAveragePooling2D ported; fvcore counts N_in) or mean (x.mean((2, 3)): timm's "
+        "SEModule; fvcore does not count it).",
     family="pool",
-    attrs={"keepdims": _KEEPDIMS},
+    attrs={"keepdims": _KEEPDIMS,
+           "torch_op": Attr("choice", "adaptive_avg_pool2d",
+                            "the torch op of the modelled network (what fvcore counts)",
+                            choices=GLOBAL_AVG_TORCH_OPS)},
     infer=_global_infer("global_avg_pool"),
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),
-    fvcore=lambda ctx: ctx.in_numel,
+    fvcore=_global_avg_fvcore,
     connections=None,
 ))
 

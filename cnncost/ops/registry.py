@@ -128,8 +128,10 @@ class OpDef:
         arithmetic: MACs and other FLOPs for one sample (cnncost's complete convention).
         arity: (min, max) number of inputs; max None means unbounded.
         weighted: a weighted layer (counts for weighted depth: conv / dense).
-        fvcore: what fvcore's FlopCountAnalysis counts for this operator, or None when fvcore
-            does not count it (reports list such operators, never hide them).
+        fvcore: what fvcore's FlopCountAnalysis counts for one layer of this operator (None
+            for a layer it does not count, as when ``torch_op`` names an op fvcore has no
+            handle for), or None when fvcore never counts the operator (reports list such
+            operators and layers, never hide them).
         connections: LeCun et al. (1998)'s connection count, or None where undefined.
         zero_cost: for operators that cost nothing at inference, the reason (documented).
         aliases: other names a spec may use (``dense`` for ``linear``); nodes carry ``name``.
@@ -144,7 +146,7 @@ class OpDef:
     arithmetic: Callable[[OpContext], Arithmetic] = _no_arithmetic
     arity: tuple[int, int | None] = (1, 1)
     weighted: bool = False
-    fvcore: Callable[[OpContext], int] | None = None
+    fvcore: Callable[[OpContext], int | None] | None = None
     connections: Callable[[OpContext], int] | None = None
     zero_cost: str | None = None
     aliases: tuple[str, ...] = ()
@@ -152,6 +154,10 @@ class OpDef:
     def context(self, attrs: Mapping[str, Any], in_shapes: tuple[Shape, ...],
                 out_shape: Shape = ()) -> OpContext:
         return OpContext(attrs, in_shapes, out_shape)
+
+    def fvcore_units(self, ctx: OpContext) -> int | None:
+        """fvcore's count for one layer (one sample), or None where fvcore does not count it."""
+        return None if self.fvcore is None else self.fvcore(ctx)
 
 
 _REGISTRY: dict[str, OpDef] = {}

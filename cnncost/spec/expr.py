@@ -22,6 +22,14 @@ class ExpressionError(ValueError):
     """An expression that does not parse or does not evaluate; the message says why."""
 
 
+class UnknownName(ExpressionError):
+    """An expression reads a name that is not bound (``name``)."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round ``value`` to a multiple of ``divisor``, never more than 10 % below it.
 
@@ -146,7 +154,7 @@ class Evaluator:
                 return self.names[node.id]
             if node.id in ("True", "False", "None"):
                 return {"True": True, "False": False, "None": None}[node.id]
-            raise ExpressionError(_unknown_name(node.id, self.names))
+            raise UnknownName(_unknown_name(node.id, self.names), node.id)
         if isinstance(node, ast.BinOp):
             left, right = self._eval(node.left), self._eval(node.right)
             if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) \

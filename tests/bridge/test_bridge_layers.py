@@ -184,3 +184,12 @@ def test_scaled_tanh() -> None:
     x = torch.randn(10)
     torch.testing.assert_close(P.ScaledTanh(1.7159, 2 / 3)(x), 1.7159 * torch.tanh(2 / 3 * x))
     assert math.isclose(P.ACTIVATIONS["scaled_tanh"]().amplitude, 1.7159)
+
+
+def test_global_average_by_mean_equals_the_adaptive_pool() -> None:
+    x = torch.randn(2, 5, 7, 6)
+    for keepdims in (True, False):
+        by_mean = L.GlobalPool("avg", keepdims, "mean")(x)
+        by_pool = L.GlobalPool("avg", keepdims)(x)
+        torch.testing.assert_close(by_mean, by_pool)
+        assert by_mean.shape == ((2, 5, 1, 1) if keepdims else (2, 5))

@@ -1,9 +1,15 @@
-"""The spec's bridged module against torchvision's own model, built with random weights.
+"""The spec's bridged module against the reference implementation, built with random weights.
 
-googlenet <-> inception_v1@torchvision, resnet18..152 <-> resnet@resnetNN: the parameter total,
-the multiset of parameter shapes, the output shape and the fvcore and FlopCounterMode totals on
-one input must all be equal; where the parameters line up one to one, the outputs must too (the
-reference's weights copied in order). A spec changed by one channel must fail the comparison.
+Every spec flavor with a torchvision or timm counterpart (Keras models are not torch modules
+fvcore can trace; tests/zoo compares them layer by layer instead): the parameter total, the
+multiset of parameter shapes, the output shape and the fvcore and FlopCounterMode totals on one
+input must all be equal; where the parameters line up one to one (all but NASNet-A Large, whose
+spec follows Keras' names and order), the outputs must too, with the reference's weights and
+batch-norm statistics copied in (this is what catches a wrong epsilon, pooling or padding rule,
+which no count sees). A spec changed by one channel must fail the comparison.
+
+Flavors left out: the ``*_aux`` variants (the auxiliary heads run only in training mode, so an
+eval-mode reference does not execute them; tests/zoo compares their parameters).
 """
 
 from __future__ import annotations
@@ -27,15 +33,44 @@ def googlenet() -> nn.Module:
     return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)
 
 
-def resnet(depth: int) -> Callable[[], nn.Module]:
-    return lambda: getattr(torchvision.models, f"resnet{depth}")(weights=None)
+def tv(name: str, **kwargs: object) -> Callable[[], nn.Module]:
+    return lambda: getattr(torchvision.models, name)(weights=None, **kwargs)
+
+
+def tm(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False)
+    return build
+
+
+def case(spec: str, variant: str, reference: Callable[[], nn.Module], size: int = 224,
+         slow: bool = True, aligned: bool = True) -> object:
+    return pytest.param(spec, variant, reference, size, aligned,
+                        marks=[pytest.mark.slow] if slow else [], id=f"{spec[:-5]}@{variant}")
 
 
 REFERENCES = [
-    pytest.param("inception_v1.yaml", "torchvision", googlenet, id="googlenet"),
-    pytest.param("resnet.yaml", "resnet18", resnet(18), id="resnet18"),
-    *[pytest.param("resnet.yaml", f"resnet{d}", resnet(d), id=f"resnet{d}",
-                   marks=pytest.mark.slow) for d in (34, 50, 101, 152)],
+    case("inception_v1.yaml", "torchvision", googlenet, slow=False),
+    case("resnet.yaml", "resnet18", tv("resnet18"), slow=False),
+    *[case("resnet.yaml", f"resnet{d}", tv(f"resnet{d}")) for d in (34, 50, 101, 152)],
+    case("alexnet.yaml", "torchvision", tv("alexnet")),
+    *[case("vgg.yaml", f"{name}_torchvision", tv(name))
+      for name in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
+                   "vgg19_bn")],
+    *[case("densenet.yaml", f"densenet{d}", tv(f"densenet{d}")) for d in (121, 169, 201)],
+    # the spec mirrors the IMAGENET1K_V1 configuration, whose builder sets transform_input
+    case("inception_v3.yaml", "torchvision_noaux",
+         tv("inception_v3", aux_logits=False, init_weights=False, transform_input=True), 299),
+    case("mobilenet_v2.yaml", "torchvision", tv("mobilenet_v2"), slow=False),
+    *[case("efficientnet.yaml", f"torchvision_b{n}", tv(f"efficientnet_b{n}"), size)
+      for n, size in enumerate((224, 240, 288, 300, 380, 456, 528, 600))],
+    case("inception_v4.yaml", "timm", tm("inception_v4"), 299),
+    case("inception_resnet_v2.yaml", "timm", tm("inception_resnet_v2"), 299),
+    case("xception.yaml", "timm", tm("legacy_xception"), 299),
+    case("nasnet.yaml", "large", tm("nasnetalarge"), 331, aligned=False),
+    *[case("se_resnet.yaml", f"seresnet{d}", tm(f"seresnet{d}")) for d in (50, 101, 152)],
 ]
 
 
@@ -44,23 +79,26 @@ def spec_module(spec: str | Path, variant: str) -> nn.Module:
     return to_module(graph).eval()
 
 
-@pytest.mark.parametrize("spec, variant, reference", REFERENCES)
-def test_spec_module_equals_torchvision(spec: str, variant: str,
-                                       reference: Callable[[], nn.Module]) -> None:
+@pytest.mark.parametrize("spec, variant, reference, size, aligned", REFERENCES)
+def test_spec_module_counts_what_the_reference_counts(spec: str, variant: str,
+                                                      reference: Callable[[], nn.Module],
+                                                      size: int, aligned: bool) -> None:
     torch.manual_seed(0)
     module, ref = spec_module(spec, variant), reference().eval()
-    result = compare_with_reference(module, ref, torch.randn(1, 3, 224, 224))
+    result = compare_with_reference(module, ref, torch.randn(1, 3, size, size))
     assert result.ok, (result.differing, result.only_in_module, result.only_in_reference)
     assert result.comparisons[0].analytic == api.analyze(
         SPECS / spec, variant=variant).totals.params_trainable
-    # the parameters are registered in the same order, shape by shape
-    assert [p.shape for p in module.parameters()] == [p.shape for p in ref.parameters()]
+    if aligned:  # the parameters are registered in the same order, shape by shape
+        assert [p.shape for p in module.parameters()] == [p.shape for p in ref.parameters()]
 
 
-@pytest.mark.parametrize("spec, variant, reference", REFERENCES[:2])
-def test_spec_module_computes_what_torchvision_computes(spec: str, variant: str,
-                                                        reference: Callable[[], nn.Module]
-                                                        ) -> None:
+@pytest.mark.parametrize("spec, variant, reference, size, aligned",
+                         [r for r in REFERENCES if r.values[4]])
+def test_spec_module_computes_what_the_reference_computes(spec: str, variant: str,
+                                                          reference: Callable[[], nn.Module],
+                                                          size: int, aligned: bool) -> None:
+    torch.manual_seed(0)
     module, ref = spec_module(spec, variant), reference().eval()
     with torch.no_grad():  # give the reference's weights and statistics some spread
         for t in ref.state_dict().values():
@@ -68,7 +106,7 @@ def test_spec_module_computes_what_torchvision_computes(spec: str, variant: str,
                 t.copy_(torch.randn_like(t) * 0.05 + (1 if t.dim() == 1 else 0))
     theirs = [v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")]
     module.load_state_dict(dict(zip(module.state_dict(), theirs, strict=True)))
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         torch.testing.assert_close(module(x), ref(x), rtol=1e-4, atol=1e-4)
 

@@ -67,3 +67,34 @@ def test_against_fvcore_and_flop_counter(spec, variant, build, size) -> None:
     tv = api.analyze(spec, variant=variant, convention="torchvision")
     assert tv.totals.flops == counter.get_total_flops()
     assert tv.totals.params_trainable == sum(p.numel() for p in model.parameters())
+
+
+def test_fvcore_counts_a_global_average_only_as_adaptive_avg_pool2d(tmp_path) -> None:
+    # timm's SEModule squeezes with x.mean((2, 3)): fvcore has no handle for aten::mean
+    spec = tmp_path / "pools.yaml"
+    spec.write_text("name: pools\ninput: {channels: 8, height: 5, width: 5}\nlayers:\n"
+                    "  - global_avg_pool: {name: by_pool, keepdims: true}\n"
+                    "  - global_avg_pool: {name: by_mean, input: input, keepdims: true, torch_op: mean}\n"
+                    "  - add: {inputs: [by_pool, by_mean]}\n")
+    fv = api.analyze(spec, convention="fvcore", batch=3)
+    rows = {row.name: row for row in fv.layers}
+    assert (rows["by_pool"].macs, rows["by_pool"].counted) == (3 * 8 * 5 * 5, True)
+    assert (rows["by_mean"].macs, rows["by_mean"].counted) == (0, False)
+    uncounted = {u.op: u for u in fv.uncounted}
+    assert uncounted["global_avg_pool"].layers == 1
+    assert uncounted["global_avg_pool"].flops == 3 * 8 * 5 * 5
+    # the arithmetic does not depend on the torch op
+    full = {r.name: r.flops for r in api.analyze(spec, batch=3).layers}
+    assert full["by_pool"] == full["by_mean"] == 3 * 200
+
+
+def test_timm_seresnet_matches_fvcore_on_timm_itself() -> None:
+    import timm
+
+    fv = api.analyze("specs/se_resnet.yaml", variant="seresnet50", convention="fvcore")
+    model = timm.create_model("seresnet50", pretrained=False).eval()
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(model, torch.zeros(1, 3, 224, 224))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        assert fv.totals.macs == int(analysis.total()) == 4_114_027_520
+    assert "aten::mean" in analysis.unsupported_ops()

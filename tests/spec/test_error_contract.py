@@ -94,3 +94,44 @@ def test_an_error_in_a_repeated_block_is_reported_once(tmp_path: Path) -> None:
     (problem,) = info.value.problems
     assert problem.layer == "stage.0.conv" and problem.location.line == 8
     assert problem.hint == "also in stage.1.conv, stage.2.conv"
+
+
+def test_a_failed_input_does_not_cascade_into_unknown_in_channels(tmp_path: Path) -> None:
+    # the batch-norm fails (a YAML 1.1 '1e-5' is text); the block argument default, the block's
+    # layer and the next layer all read in_channels of what follows it: one problem, not four
+    text = ("name: t\nparams: {eps: 1e-5}\ninput: {channels: 3, height: 8, width: 8}\n"
+            "blocks:\n  b:\n    args: {width: \"in_channels * 2\"}\n    layers:\n"
+            "      - conv2d: {name: c, out: width, kernel: 1}\n"
+            "layers:\n  - conv2d: {name: stem, out: 8, kernel: 3}\n"
+            "  - batch_norm: {name: bn, epsilon: eps}\n  - b: {name: blk}\n"
+            '  - conv2d: {name: head, out: "in_channels", kernel: 1}\n')
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    (problem,) = info.value.problems
+    assert problem.layer == "bn" and (problem.location.line, problem.location.column) == (11, 37)
+    assert "expected a number, got '1e-5'" in problem.message
+    assert "YAML 1.1 reads 1e-5 as a string; write 1.0e-5 or 0.00001" in problem.message
+
+
+def test_a_misspelt_name_after_a_failed_input_is_still_reported(tmp_path: Path) -> None:
+    # only the names bound to the failed input's shape are silenced, not a typo beside them
+    text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - conv2d: {name: a, out: 4, kernel: 3, groups: 2}\n"
+            '  - conv2d: {name: b, out: "in_chanels", kernel: 1}\n')
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    assert [p.layer for p in info.value.problems] == ["a", None]
+    assert "unknown name 'in_chanels'" in info.value.problems[1].message
+
+
+def test_a_choice_attribute_names_its_choices(tmp_path: Path) -> None:
+    text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+            "  - global_avg_pool: {torch_op: avg}\n")
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    (problem,) = info.value.problems
+    assert "expected one of adaptive_avg_pool2d, mean, got 'avg'" in problem.message
+    assert (problem.location.line, problem.location.column) == (4, 33)  # the value
