@@ -169,7 +169,8 @@ class Memory:
 
     baseline_bytes: int  # allocated before the forward: weights, buffers, input
     inference_peak_bytes: int  # max allocated during a no_grad forward
-    training_peak_bytes: int  # max allocated during forward + backward
+    training_peak_bytes: int | None  # max allocated during forward + backward (None: out of
+    # device memory, which the inference figures and the timings do not prevent)
     analytic_weight_bytes: int
     analytic_activation_bytes: int  # every tensor of the forward, input included
     analytic_peak_activation_bytes: int  # live tensors, freed after their last consumer
@@ -179,8 +180,11 @@ class Memory:
         return self.inference_peak_bytes - self.baseline_bytes
 
 
-def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]) -> tuple[int, int, int]:
-    """(baseline, inference peak, forward + backward peak) in bytes, on CUDA."""
+def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]
+                   ) -> tuple[int, int, int | None]:
+    """(baseline, inference peak, forward + backward peak) in bytes, on CUDA; the last is None
+    when the forward + backward runs out of device memory (every activation it keeps for the
+    backward can exceed the device where one forward does not: EfficientNet-B7 at batch 64)."""
     import torch
 
     model.zero_grad(set_to_none=True)
@@ -195,17 +199,26 @@ def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]) -> tupl
     del out
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
+    training: int | None = None
+    try:
+        _forward_backward(model, inputs)
+        torch.cuda.synchronize()
+        training = torch.cuda.max_memory_allocated()
+    except torch.cuda.OutOfMemoryError:
+        pass  # the activations go with the exception's frames at the end of this block
+    model.zero_grad(set_to_none=True)
+    torch.cuda.empty_cache()
+    return baseline, inference, training
+
+
+def _forward_backward(model: GraphModule, inputs: tuple[torch.Tensor, ...]) -> None:
+    import torch
+
     out = model(*inputs)
     outs = out if isinstance(out, tuple) else (out,)
     loss = sum(o.float().sum() for o in outs)
     if isinstance(loss, torch.Tensor) and loss.requires_grad:  # else no parameter: no backward
         loss.backward()
-    del loss
-    torch.cuda.synchronize()
-    training = torch.cuda.max_memory_allocated()
-    del out, outs
-    model.zero_grad(set_to_none=True)
-    return baseline, inference, training
 
 
 # --------------------------------------------------------------------------- the profile
@@ -413,7 +426,8 @@ def profile_to_markdown(report: ProfileReport) -> str:
              format_bytes(m.analytic_peak_activation_bytes, exact=True)],
             ["inference peak allocated", format_bytes(m.inference_peak_bytes, exact=True), ""],
             ["forward + backward peak allocated / analytic all activations",
-             format_bytes(m.training_peak_bytes, exact=True),
+             "out of device memory" if m.training_peak_bytes is None
+             else format_bytes(m.training_peak_bytes, exact=True),
              format_bytes(m.analytic_activation_bytes, exact=True)],
         ]
     lines += [md_table(["", "measured", "analytic"], "lrr", rows), ""]

@@ -283,7 +283,8 @@ def _index_row(path: Path, data: dict[str, Any]) -> list[object]:
     if memory:
         mem = [format_bytes(memory["inference_peak_bytes"] - memory["baseline_bytes"]),
                format_bytes(memory["analytic_peak_activation_bytes"]),
-               format_bytes(memory["training_peak_bytes"] - memory["baseline_bytes"]),
+               "out of memory" if memory["training_peak_bytes"] is None
+               else format_bytes(memory["training_peak_bytes"] - memory["baseline_bytes"]),
                format_bytes(memory["analytic_activation_bytes"])]
     return head + [verdict, f"{forward_ms:.3f}", f"{per_s:,.0f}", format_count(data["macs"]),
                    f"{tflops:.3g}", *mem]

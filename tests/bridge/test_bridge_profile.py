@@ -149,3 +149,30 @@ def test_cuda_check_passes() -> None:
 
     report = check(SPECS / "inception_v1.yaml", variant="torchvision", device="cuda", batch=2)
     assert report.ok and report.device.startswith("cuda")
+
+
+def test_memory_keeps_the_inference_peak_when_the_backward_runs_out(monkeypatch) -> None:
+    """The control flow of ``measure_memory`` with torch.cuda's allocator statistics faked (the
+    real ones need a GPU): the forward + backward running out of memory gives None for it, not
+    a lost profile."""
+    graph, _ = api.build_graph(SMALL, variant="bottleneck")
+    model = to_module(graph).eval()
+    allocated = iter([1000])  # memory_allocated: the baseline
+    peaks = iter([5000])  # max_memory_allocated: the inference peak only
+    for name in ("synchronize", "empty_cache", "reset_peak_memory_stats"):
+        monkeypatch.setattr(torch.cuda, name, lambda *a, **k: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: next(allocated))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: next(peaks))
+
+    def out_of_memory(*args: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(P, "_forward_backward", out_of_memory)
+    assert P.measure_memory(model, (torch.randn(1, 192, 28, 28),)) == (1000, 5000, None)
+    memory = P.Memory(1000, 5000, None, 1, 2, 3)
+    report = P.ProfileReport(
+        model="m", variant=None, overrides={}, spec_file="x", batch=64, dtype="float32",
+        device="cuda", device_name="gpu", versions={}, settings={},
+        forward=P.Latency(1, 1, 1, 1), layers=(), memory=memory, macs=0, flops=0)
+    assert "| forward + backward peak allocated / analytic all activations | out of device " \
+           "memory |" in P.profile_to_markdown(report)

@@ -213,3 +213,18 @@ def test_an_interrupted_sweep_keeps_what_finished(tmp_path: Path) -> None:
     result = S.run_sweep(jobs, tmp_path, runner=run, clock=runner.clock)
     assert result.interrupted and labels(result.not_run) == labels(jobs[2:])
     assert result.index.read_text().count("| fake |") == 2
+
+
+def test_index_shows_measured_memory_next_to_the_analytic(tmp_path: Path) -> None:
+    memory = {"baseline_bytes": 1000, "inference_peak_bytes": 1000 + 3 * 2**20,
+              "training_peak_bytes": None, "analytic_weight_bytes": 900,
+              "analytic_activation_bytes": 40 * 2**20, "analytic_peak_activation_bytes": 2**21}
+    data = {"model": "big", "variant": None, "overrides": {}, "batch": 64, "dtype": "float32",
+            "device_name": "NVIDIA H200", "check_ok": True, "check_mismatches": [],
+            "forward": {"median_ms": 4.0}, "macs": 64 * 10**9, "memory": memory}
+    (tmp_path / "big-default-b64-float32.json").write_text(json.dumps(data))
+    row = S.index_rows(tmp_path)[0]
+    assert row[:6] == ["[big](big-default-b64-float32.md)", 64, "float32", "NVIDIA H200",
+                       "equal", "4.000"]
+    assert row[6:] == ["16,000", "64.0 G", "32", "3.00 MiB", "2.00 MiB", "out of memory",
+                       "40.0 MiB"]
