@@ -129,7 +129,8 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     for node, fv_row, tv_row in zip(graph, fv.layers, tv.layers):
         assert node.name == fv_row.name == tv_row.name
         layers.append(LayerCheck(
-            name=node.name, op=node.op, fvcore_counts=node.opdef.fvcore_units(node.context) is not None,
+            name=node.name, op=node.op,
+            fvcore_counts=node.opdef.fvcore_units(node.context) is not None,
             comparisons=(
                 Comparison("shape", (batch, *node.out_shape), shapes.get(node.name)),
                 Comparison("params_trainable", fv_row.params_trainable, params[node.name]),

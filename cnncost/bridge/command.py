@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,7 @@ def run_check(spec: str | Path, *, variant: str | None = None,
 
         result = profile(path, variant=report.variant, overrides=overrides, batch=batch,
                          dtype=dtype, device=device, warmup=warmup, repeats=repeats,
-                         console=console if fmt == "table" else None)
-        result = replace(result, check_ok=report.ok,
-                         check_mismatches=tuple(layer.name for layer in report.mismatches))
+                         console=console if fmt == "table" else None).with_check(report)
         written = write_profile(result, profile_dir or REPORT_DIR)
         if fmt == "table":
             console.print(f"forward {result.forward.median_ms:.3f} ms (median of "

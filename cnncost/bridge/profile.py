@@ -24,7 +24,7 @@ import re
 import statistics
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from cnncost.bridge.module import GraphModule
+    from cnncost.bridge.result import CheckReport
 
 #: Where ``write_profile`` puts its files by default (relative to the working directory).
 REPORT_DIR = Path("reports/gpu")
@@ -255,6 +256,11 @@ class ProfileReport:
     #: the cross-check of the same spec on the same device, batch and dtype (None: not run)
     check_ok: bool | None = None
     check_mismatches: tuple[str, ...] = ()  # the layers that differed
+
+    def with_check(self, report: CheckReport) -> ProfileReport:
+        """This profile with the verdict of ``cnncost check`` on the same device, batch, dtype."""
+        return replace(self, check_ok=report.ok,
+                       check_mismatches=tuple(layer.name for layer in report.mismatches))
 
     @property
     def layer_sum_ms(self) -> float:

@@ -27,7 +27,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,8 +202,7 @@ def _default_runner(out_dir: Path, *, device: str, warmup: int, repeats: int,
         finally:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        measured = replace(measured, check_ok=report.ok,
-                           check_mismatches=tuple(layer.name for layer in report.mismatches))
+        measured = measured.with_check(report)
         write_profile(measured, out_dir)
         return {"status": STATUS_OK, "check_ok": report.ok,
                 "forward_ms": measured.forward.median_ms}
