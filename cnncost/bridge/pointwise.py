@@ -73,9 +73,16 @@ class ChannelLayerNorm(nn.Module):
 
 
 class LocalResponseNorm(nn.LocalResponseNorm):
-    """torch's LocalResponseNorm, also for (N, C) inputs (torch needs 3 dimensions)."""
+    """torch's LocalResponseNorm, also for (N, C) inputs (torch needs 3 dimensions), and in half
+    precision on the CPU, whose avg_pool3d has no bfloat16 / float16 kernel (computed in float32
+    there, rounded back; CUDA runs it in the tensor's own dtype)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+            return self._norm(x.float()).to(x.dtype)
+        return self._norm(x)
+
+    def _norm(self, x: Tensor) -> Tensor:
         if x.dim() == 2:
             return super().forward(x.unsqueeze(-1)).squeeze(-1)
         return super().forward(x)

@@ -145,6 +145,14 @@ def test_lrn_is_torch_local_response_norm() -> None:
                                nn.LocalResponseNorm(3)(v.unsqueeze(-1)).squeeze(-1))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_lrn_runs_in_half_precision_on_the_cpu(dtype: torch.dtype) -> None:
+    x = torch.randn(2, 8, 4, 4).to(dtype)
+    y = P.LocalResponseNorm(5)(x)  # torch's own fails: avg_pool3d has no CPU half kernel
+    assert y.dtype == dtype
+    torch.testing.assert_close(y, nn.LocalResponseNorm(5)(x.float()).to(dtype))
+
+
 def test_elementwise_modules() -> None:
     a, b = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
     torch.testing.assert_close(P.Add([1, 0.17])(a, b), a + 0.17 * b)
