@@ -11,7 +11,8 @@
 # 4. packs $SWEEP_OUT into $OUT/gpu.tar.gz, with the logs beside it.
 # Back here: tar xzf <files_at>/gpu.tar.gz && cnncost sweep --index-only, then commit reports/gpu.
 #
-# A dry run of this script on a machine without a GPU (the CUDA tests skip, timings are CPU's):
+# A dry run of this script on a machine without a GPU (the CUDA tests skip, timings are CPU's;
+# tests/bridge/test_device_script.py runs one with GPU_TESTS=0, BATCHES=1, DTYPES=float32):
 #   DEVICE=cpu SWEEP_OUT=/tmp/dry SPECS=specs/examples OUT=/tmp/out bash benchmarks/gpu/device_sweep.sh
 set -uo pipefail
 BUDGET=${BUDGET:-400}
@@ -19,6 +20,9 @@ HARD_LIMIT=${HARD_LIMIT:-540}
 DEVICE=${DEVICE:-cuda}
 SWEEP_OUT=${SWEEP_OUT:-reports/gpu}
 SPECS=${SPECS:-specs specs/examples}
+BATCHES=${BATCHES:-1 64}
+DTYPES=${DTYPES:-float32 bfloat16}
+GPU_TESTS=${GPU_TESTS:-1}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 if [ -d .whl ]; then
@@ -33,12 +37,17 @@ export PYTHONUNBUFFERED=1
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 'cudnn', torch.backends.cudnn.version(), 'available', torch.cuda.is_available())"
 } | tee "$OUT/device.txt"
-timeout 150 python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs 2>&1 \
-    | tee "$OUT/pytest_gpu.log"
+if [ "$GPU_TESTS" = 1 ]; then
+    timeout 150 python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs 2>&1 \
+        | tee "$OUT/pytest_gpu.log"
+fi
+axes=()
+for b in $BATCHES; do axes+=(--batch "$b"); done
+for d in $DTYPES; do axes+=(--dtype "$d"); done
 # shellcheck disable=SC2086  # SPECS is a list of paths
 timeout -s INT "$HARD_LIMIT" python3 -m cnncost sweep $SPECS --device "$DEVICE" \
-    --out "$SWEEP_OUT" --batch 1 --batch 64 --dtype float32 --dtype bfloat16 \
-    --warmup 5 --repeats 20 --budget "$BUDGET" 2>&1 | tee "$OUT/sweep.log"
+    --out "$SWEEP_OUT" "${axes[@]}" --warmup 5 --repeats 20 --budget "$BUDGET" 2>&1 \
+    | tee "$OUT/sweep.log"
 echo "sweep exit status ${PIPESTATUS[0]}" | tee -a "$OUT/sweep.log"
 rm -f "$SWEEP_OUT"/*.part
 tar czf "$OUT/gpu.tar.gz" "$SWEEP_OUT"
