@@ -38,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # our own errors never reach here; bugs get a plain traceback
+    rich_markup_mode="markdown",  # help paragraphs reflow; [brackets] stay literal
 )
 
 
@@ -312,7 +313,7 @@ def sweep(
     """Check and profile every spec, variant, batch and dtype on a device (the GPU zoo run).
 
     Each spec's default variant first, then the others; runs whose JSON file exists are
-    skipped, so an interrupted sweep resumes. Writes <stem>.json / .md per run (as check
+    skipped, so an interrupted sweep resumes. Writes `<stem>.json` / `.md` per run (as check
     --device cuda does) and index.md. Exit 1 if a check found a mismatch or a run failed.
     """
     import warnings

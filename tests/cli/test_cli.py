@@ -326,3 +326,14 @@ def test_inception_v1_diff_against_itself(capsys) -> None:
     assert {row["status"] for row in data["rows"]} == {"common"}
     assert all(row["macs"]["delta"] == 0 for row in data["rows"])
     assert data["totals"]["params"]["delta"] == 0
+
+
+def test_help_paragraphs_reflow_and_keep_brackets(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = cli(capsys, "check", "--help")
+    assert code == 0
+    assert 'Needs the torch extras (pip install -e ".[torch]").' in " ".join(out.split())
+    # the docstring's own line breaks are not kept (they cut lines short at 100 columns)
+    assert not re.search(r"counts under the\s*\n\s*fvcore convention", out)
+    code, out, _ = cli(capsys, "sweep", "--help")
+    assert "Writes <stem>.json / .md per run" in " ".join(out.split())
