@@ -254,7 +254,9 @@ def check(
     set_: SetOption = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     batch: BatchOption = 1,
-    dtype: DtypeOption = "float32",
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="Torch dtype of the module and input: float32, float16 or bfloat16.")
+    ] = "float32",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     all_layers: Annotated[bool, typer.Option(
         "--all-layers", help="Show every layer, not only the differing ones.")] = False,
