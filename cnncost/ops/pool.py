@@ -83,9 +83,9 @@ define(OpDef(
     name="global_avg_pool",
     doc="Mean over H x W per channel, (C, H, W) -> (C,) or (C, 1, 1): other N_in (adds and "
         "one divide per channel, rounded to one per element). torch_op names how the modelled "
-        "network computes it: adaptive_avg_pool2d (AdaptiveAvgPool2d(1): torchvision, Keras' "
-        "GlobalAveragePooling2D ported; fvcore counts N_in) or mean (x.mean((2, 3)): timm's "
-        "SEModule; fvcore does not count it).",
+        "network computes it: adaptive_avg_pool2d (AdaptiveAvgPool2d(1), torchvision's; also what "
+        "the bridge builds for Keras' GlobalAveragePooling2D; fvcore counts N_in) or mean "
+        "(x.mean((2, 3)), timm's SEModule; fvcore does not count it).",
     family="pool",
     attrs={"keepdims": _KEEPDIMS,
            "torch_op": Attr("choice", "adaptive_avg_pool2d",
