@@ -333,7 +333,7 @@ def profile(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     return ProfileReport(
         model=loaded.spec.name, variant=bindings.variant, overrides=dict(overrides or {}),
         spec_file=str(loaded.file), batch=batch, dtype=dtype, device=str(dev),
-        device_name=torch.cuda.get_device_name(dev) if cuda else "cpu",
+        device_name=device_name(dev),
         versions=_versions(), forward=Latency.of(forward), layers=layers, memory=memory,
         settings={"warmup": warmup, "repeats": repeats, "cudnn_benchmark": cudnn_benchmark,
                   "timer": type(timer).__name__, "seed": seed},
@@ -366,6 +366,13 @@ class _progress:
             return None
         task = self.bar.add_task(label, total=total)
         return lambda: self.bar.advance(task)
+
+
+def device_name(dev: torch.device) -> str:
+    """The GPU's name (``NVIDIA H200``), or ``cpu``."""
+    import torch
+
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
 def _versions() -> dict[str, str]:

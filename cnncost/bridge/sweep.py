@@ -212,24 +212,19 @@ def _default_runner(out_dir: Path, *, device: str, warmup: int, repeats: int,
 
 def _write_failure(out_dir: Path, job: Job, device: str, status: str,
                    message: str) -> dict[str, Any]:
-    from cnncost.bridge.profile import write_text_atomic
+    import torch
+
+    from cnncost.bridge.profile import device_name, write_text_atomic
 
     data: dict[str, Any] = {"status": status, "message": message, "model": job.model, "variant": job.variant,
             "overrides": {}, "spec_file": str(job.spec), "batch": job.batch, "dtype": job.dtype,
-            "device": device, "device_name": _device_name(device)}
+            "device": device, "device_name": device_name(torch.device(device))}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / f"{job.stem}.json", json.dumps(data, indent=2) + "\n")
     except OSError as err:
         raise FileAccessError(f"cannot write {out_dir}: {err.strerror or err}") from None
     return data
-
-
-def _device_name(device: str) -> str:
-    import torch
-
-    dev = torch.device(device)
-    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
 
 
 # --------------------------------------------------------------------------- the index

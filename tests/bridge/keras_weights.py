@@ -14,51 +14,32 @@ Torch layout: conv kernels (kh, kw, in, out) -> (out, in, kh, kw); depthwise (kh
 
 from __future__ import annotations
 
-import sys
-from functools import cache
+from graphlib import TopologicalSorter
 from typing import Any
 
 import numpy as np
 import torch
+from zoo.reference import keras_parents  # tests/ is the root of both test packages
 
 from cnncost.bridge.module import GraphModule
 from cnncost.graph.layergraph import LayerGraph
 
 
-def _keras_parents(model: Any) -> dict[str, list[Any]]:
-    layers = {id(layer): layer for layer in model.layers}
-    parents: dict[str, list[Any]] = {layer.name: [] for layer in model.layers}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                history = tensor._keras_history
-                parent = history.operation if hasattr(history, "operation") else history[0]
-                if id(parent) in layers:
-                    parents[layer.name].append(parent)
-    return parents
-
-
 def _ranks(parents: dict[str, set[str]], weighted: set[str]) -> dict[str, tuple[int, int]]:
-    """(weighted layers on the longest path from an input to n, from n to an output)."""
-    children: dict[str, set[str]] = {n: set() for n in parents}
+    """(weighted layers on the longest path from an input to n, from n to an output), for the
+    weighted n; computed in topological order (NASNet is too deep for recursion)."""
+    order = list(TopologicalSorter(parents).static_order())
+    depth: dict[str, int] = {}
+    for n in order:
+        depth[n] = (n in weighted) + max((depth[p] for p in parents.get(n, ())), default=0)
+    height: dict[str, int] = {}
+    children: dict[str, list[str]] = {n: [] for n in order}
     for n, ps in parents.items():
         for p in ps:
-            children[p].add(n)
-
-    @cache
-    def depth(n: str) -> int:
-        return (n in weighted) + max((depth(p) for p in parents[n]), default=0)
-
-    @cache
-    def height(n: str) -> int:
-        return (n in weighted) + max((height(c) for c in children[n]), default=0)
-
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20 * len(parents)))
-    try:
-        return {n: (depth(n), height(n)) for n in weighted}
-    finally:
-        sys.setrecursionlimit(limit)
+            children[p].append(n)
+    for n in reversed(order):
+        height[n] = (n in weighted) + max((height[c] for c in children[n]), default=0)
+    return {n: (depth[n], height[n]) for n in weighted}
 
 
 def _torch_layout(layer: Any, weight: Any, parents: list[Any]) -> torch.Tensor:
@@ -91,7 +72,7 @@ def copy_keras_weights(model: Any, module: GraphModule, graph: LayerGraph) -> di
     ours = {name: leaf for name, leaf in module.named_leaves() if leaf.state_dict()}
     theirs = {layer.name: layer for layer in model.layers if layer.weights}
     assert len(ours) == len(theirs), (len(ours), len(theirs))
-    parents = _keras_parents(model)
+    parents = keras_parents(model)
     keras_ranks = _ranks({n: {p.name for p in ps} for n, ps in parents.items()}, set(theirs))
     spec_ranks = _ranks({n.name: set(n.inputs) for n in graph}, set(ours))
     free = list(ours)

@@ -226,5 +226,7 @@ def test_index_shows_measured_memory_next_to_the_analytic(tmp_path: Path) -> Non
     row = S.index_rows(tmp_path)[0]
     assert row[:6] == ["[big](big-default-b64-float32.md)", 64, "float32", "NVIDIA H200",
                        "equal", "4.000"]
+    # images/s = 64 / 4 ms; TFLOP/s = 2 x 64e9 MACs / 4 ms = 32e12; inference above the
+    # baseline = 3 MiB, next to the analytic 2 MiB peak; the backward ran out of memory
     assert row[6:] == ["16,000", "64.0 G", "32", "3.00 MiB", "2.00 MiB", "out of memory",
                        "40.0 MiB"]

@@ -20,6 +20,14 @@ def write(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path / "s.yaml"
 
 
+def problems_of(tmp_path: Path, text: str) -> list:
+    """The problems of the spec ``text`` (it must not build)."""
+    path = write(tmp_path, {"s.yaml": text})
+    with pytest.raises(SpecError) as info:
+        api.build_graph(path)
+    return info.value.problems
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_error_contract(tmp_path: Path, case: tuple) -> None:
     _, files, variant, overrides, kind, layer, line, column, message, hint = case
@@ -41,31 +49,25 @@ def test_error_contract(tmp_path: Path, case: tuple) -> None:
 
 def test_problems_inside_a_block_name_the_call_site(tmp_path: Path) -> None:
     case = next(c for c in CASES if c[0] == "error-inside-block")
-    path = write(tmp_path, case[1])
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    assert "called from" in info.value.problems[0].message
-    assert info.value.problems[0].message.endswith("s.yaml:9:11)")
+    (problem, *_) = problems_of(tmp_path, case[1]["s.yaml"])
+    assert "called from" in problem.message
+    assert problem.message.endswith("s.yaml:9:11)")
 
 
 def test_all_problems_are_reported_together(tmp_path: Path) -> None:
     text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
             "  - conv2d: {out: 16, kernal: 3}\n  - conv2: {out: 8}\n"
             '  - conv2d: {out: "16 *", kernel: 3}\n')
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    kinds = [(p.kind, p.location.line) for p in info.value.problems]
+    problems = problems_of(tmp_path, text)
+    kinds = [(p.kind, p.location.line) for p in problems]
     assert kinds == [("schema", 4), ("unknown-op", 5), ("expression", 6)]
 
 
 def test_a_failed_layer_silences_what_depends_on_it(tmp_path: Path) -> None:
     text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
             "  - conv2d: {out: 16, kernel: 3, groups: 2}\n  - relu\n  - linear: {out: 3}\n")
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    assert len(info.value.problems) == 1  # not also "linear needs a vector"
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1  # not also "linear needs a vector"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -88,10 +90,7 @@ def test_an_error_in_a_repeated_block_is_reported_once(tmp_path: Path) -> None:
     text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
             "  - repeat:\n      name: stage\n      times: 3\n      layers:\n"
             "        - conv2d: {name: conv, input: input, out: 4, kernel: 3, groups: 2}\n")
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    (problem,) = info.value.problems
+    (problem,) = problems_of(tmp_path, text)
     assert problem.layer == "stage.0.conv" and problem.location.line == 8
     assert problem.hint == "also in stage.1.conv, stage.2.conv"
 
@@ -105,10 +104,7 @@ def test_a_failed_input_does_not_cascade_into_unknown_in_channels(tmp_path: Path
             "layers:\n  - conv2d: {name: stem, out: 8, kernel: 3}\n"
             "  - batch_norm: {name: bn, epsilon: eps}\n  - b: {name: blk}\n"
             '  - conv2d: {name: head, out: "in_channels", kernel: 1}\n')
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    (problem,) = info.value.problems
+    (problem,) = problems_of(tmp_path, text)
     assert problem.layer == "bn" and (problem.location.line, problem.location.column) == (11, 37)
     assert "expected a number, got '1e-5'" in problem.message
     assert "YAML 1.1 reads 1e-5 as a string; write 1.0e-5 or 0.00001" in problem.message
@@ -119,19 +115,14 @@ def test_a_misspelt_name_after_a_failed_input_is_still_reported(tmp_path: Path) 
     text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
             "  - conv2d: {name: a, out: 4, kernel: 3, groups: 2}\n"
             '  - conv2d: {name: b, out: "in_chanels", kernel: 1}\n')
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    assert [p.layer for p in info.value.problems] == ["a", None]
-    assert "unknown name 'in_chanels'" in info.value.problems[1].message
+    problems = problems_of(tmp_path, text)
+    assert [p.layer for p in problems] == ["a", None]
+    assert "unknown name 'in_chanels'" in problems[1].message
 
 
 def test_a_choice_attribute_names_its_choices(tmp_path: Path) -> None:
     text = ("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
             "  - global_avg_pool: {torch_op: avg}\n")
-    path = write(tmp_path, {"s.yaml": text})
-    with pytest.raises(SpecError) as info:
-        api.build_graph(path)
-    (problem,) = info.value.problems
+    (problem,) = problems_of(tmp_path, text)
     assert "expected one of adaptive_avg_pool2d, mean, got 'avg'" in problem.message
     assert (problem.location.line, problem.location.column) == (4, 33)  # the value

@@ -42,26 +42,30 @@ def torch_conv_linear_macs(model: Any, shape: tuple[int, ...]) -> int:
     return total // 2
 
 
-def keras_depth(model: Any) -> int:
-    """Layers on the longest input -> output path of a functional Keras model, input included."""
-    import keras
-
-    layers = {id(layer): layer for layer in model.layers}
-    parents: dict[int, set[int]] = {i: set() for i in layers}
+def keras_parents(model: Any) -> dict[str, list[Any]]:
+    """Layer name -> the layers of a functional Keras model that feed it (from its inbound
+    nodes' input tensors), in the model's layer order."""
+    layers = {id(layer) for layer in model.layers}
+    parents: dict[str, list[Any]] = {layer.name: [] for layer in model.layers}
     for layer in model.layers:
         for node in layer._inbound_nodes:
             for tensor in node.input_tensors:
                 history = tensor._keras_history
                 parent = history.operation if hasattr(history, "operation") else history[0]
-                if id(parent) in layers:
-                    parents[id(layer)].add(id(parent))
+                if id(parent) in layers and parent not in parents[layer.name]:
+                    parents[layer.name].append(parent)
+    return parents
+
+
+def keras_depth(model: Any) -> int:
+    """Layers on the longest input -> output path of a functional Keras model, input included."""
+    parents = {name: [p.name for p in ps] for name, ps in keras_parents(model).items()}
 
     @cache
-    def depth(i: int) -> int:
-        return 1 + max((depth(p) for p in parents[i]), default=0)
+    def depth(name: str) -> int:
+        return 1 + max((depth(p) for p in parents[name]), default=0)
 
-    assert keras is not None
-    return max(depth(i) for i in layers)
+    return max(depth(name) for name in parents)
 
 
 def keras_param_shapes(model: Any) -> Counter:

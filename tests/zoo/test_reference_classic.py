@@ -15,7 +15,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-from reference import (
+
+from cnncost import api
+
+from .reference import (
     keras_depth,
     keras_param_shapes,
     spec_param_shapes,
@@ -23,8 +26,6 @@ from reference import (
     torch_param_counts,
     torch_param_shapes,
 )
-
-from cnncost import api
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 LENET, ALEXNET, VGG = SPECS / "lenet5.yaml", SPECS / "alexnet.yaml", SPECS / "vgg.yaml"

@@ -24,7 +24,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from reference import (
+
+from cnncost import api
+
+from .reference import (
     keras_depth,
     keras_param_shapes,
     spec_param_shapes,
@@ -32,8 +35,6 @@ from reference import (
     torch_param_counts,
     torch_param_shapes,
 )
-
-from cnncost import api
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 V3, V4 = SPECS / "inception_v3.yaml", SPECS / "inception_v4.yaml"

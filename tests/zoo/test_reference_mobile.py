@@ -22,7 +22,10 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from reference import (
+
+from cnncost import api
+
+from .reference import (
     keras_depth,
     keras_param_shapes,
     spec_param_shapes,
@@ -30,8 +33,6 @@ from reference import (
     torch_param_counts,
     torch_param_shapes,
 )
-
-from cnncost import api
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 MOBILENET_V1 = SPECS / "mobilenet_v1.yaml"

@@ -29,7 +29,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from reference import (
+
+from cnncost import api
+
+from .reference import (
     keras_depth,
     keras_param_shapes,
     spec_param_shapes,
@@ -37,8 +40,6 @@ from reference import (
     torch_param_counts,
     torch_param_shapes,
 )
-
-from cnncost import api
 
 NASNET = Path(__file__).resolve().parents[2] / "specs" / "nasnet.yaml"
 VARIANTS = ("mobile", "large")
