@@ -5,10 +5,14 @@
 #
 # 1. installs the carried wheels into /tmp/site (skipped when .whl/ is absent);
 # 2. runs the GPU tests (pytest -m gpu tests/bridge);
-# 3. runs the zoo sweep: every spec and variant, batch 1 and 64, float32 and bfloat16, starting
+# 3. runs the memory probe (benchmarks/gpu/memory_probe.py: what the CUDA allocator holds at
+#    inference and in training steps, per layer, into $SWEEP_OUT/memory), starting no subject
+#    after $MEMORY_BUDGET seconds (default 200), interrupted at $MEMORY_LIMIT (default 260);
+#    MEMORY=0 skips it, MEMORY_ONLY=REGEX keeps the subjects whose name matches;
+# 4. runs the zoo sweep: every spec and variant, batch 1 and 64, float32 and bfloat16, starting
 #    no run after $BUDGET seconds (default 400) and interrupted at $HARD_LIMIT (default 540);
 #    the runs already in $SWEEP_OUT are skipped, so a second call resumes;
-# 4. packs $SWEEP_OUT into $OUT/gpu.tar.gz, with the logs beside it.
+# 5. packs $SWEEP_OUT into $OUT/gpu.tar.gz, with the logs beside it.
 # Back here: tar xzf <files_at>/gpu.tar.gz && cnncost sweep --index-only, then commit reports/gpu.
 #
 # A dry run of this script on a machine without a GPU (the CUDA tests skip, timings are CPU's;
@@ -23,6 +27,11 @@ SPECS=${SPECS:-specs specs/examples}
 BATCHES=${BATCHES:-1 64}
 DTYPES=${DTYPES:-float32 bfloat16}
 GPU_TESTS=${GPU_TESTS:-1}
+GPU_TESTS_LIMIT=${GPU_TESTS_LIMIT:-150}
+MEMORY=${MEMORY:-1}
+MEMORY_BUDGET=${MEMORY_BUDGET:-200}
+MEMORY_LIMIT=${MEMORY_LIMIT:-260}
+MEMORY_ONLY=${MEMORY_ONLY:-}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 if [ -d .whl ]; then
@@ -38,8 +47,16 @@ export PYTHONUNBUFFERED=1
 'cudnn', torch.backends.cudnn.version(), 'available', torch.cuda.is_available())"
 } | tee "$OUT/device.txt"
 if [ "$GPU_TESTS" = 1 ]; then
-    timeout 150 python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs 2>&1 \
+    timeout "$GPU_TESTS_LIMIT" python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs 2>&1 \
         | tee "$OUT/pytest_gpu.log"
+fi
+if [ "$MEMORY" = 1 ]; then
+    probe=(--out "$SWEEP_OUT/memory" --budget "$MEMORY_BUDGET")
+    [ "$DEVICE" = cpu ] && probe+=(--dry-run --batch 2)
+    [ -n "$MEMORY_ONLY" ] && probe+=(--only "$MEMORY_ONLY")
+    timeout -s INT "$MEMORY_LIMIT" python3 benchmarks/gpu/memory_probe.py "${probe[@]}" 2>&1 \
+        | tee "$OUT/memory.log"
+    echo "memory probe exit status ${PIPESTATUS[0]}" | tee -a "$OUT/memory.log"
 fi
 axes=()
 for b in $BATCHES; do axes+=(--batch "$b"); done

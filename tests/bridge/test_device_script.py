@@ -24,7 +24,8 @@ def test_device_script_dry_run(tmp_path: Path) -> None:
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "DEVICE": "cpu", "SWEEP_OUT": "runs", "BATCHES": "1", "DTYPES": "float32",
            "SPECS": "specs/examples/inception_5x5_bottleneck.yaml", "GPU_TESTS": "0",
-           "OUT": str(out), "BUDGET": "120", "HARD_LIMIT": "240"}
+           "OUT": str(out), "BUDGET": "120", "HARD_LIMIT": "240",
+           "MEMORY_ONLY": "^spec:inception_5x5_bottleneck|^spec:lenet5@modern$"}
     done = subprocess.run(["bash", "benchmarks/gpu/device_sweep.sh"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -33,5 +34,7 @@ def test_device_script_dry_run(tmp_path: Path) -> None:
     with tarfile.open(out / "gpu.tar.gz") as archive:
         names = sorted(archive.getnames())
     assert "runs/index.md" in names
+    # the memory probe's dry run (zero readings on the CPU), one file per subject
+    assert "runs/memory/spec-lenet5-modern.json" in names
     assert "runs/inception_5x5_bottleneck-bottleneck-b1-float32.json" in names
     assert not any(name.endswith(".part") for name in names)
