@@ -47,7 +47,9 @@ export PYTHONUNBUFFERED=1
 'cudnn', torch.backends.cudnn.version(), 'available', torch.cuda.is_available())"
 } | tee "$OUT/device.txt"
 if [ "$GPU_TESTS" = 1 ]; then
-    timeout "$GPU_TESTS_LIMIT" python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs 2>&1 \
+    # the device has no keras: the modules that import it fail to collect; the others still run
+    timeout "$GPU_TESTS_LIMIT" python3 -m pytest -p no:cacheprovider -m gpu tests/bridge -q -rs \
+        --continue-on-collection-errors 2>&1 \
         | tee "$OUT/pytest_gpu.log"
 fi
 if [ "$MEMORY" = 1 ]; then
