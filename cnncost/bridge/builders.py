@@ -237,7 +237,7 @@ def _adaptive_avg(node: LayerNode) -> nn.Module:
 
 @builds("add")
 def _add(node: LayerNode) -> nn.Module:
-    return P.Add(_floats(node.attrs["scales"]))
+    return P.Add(_floats(node.attrs["scales"]), node.attrs["inplace"])
 
 
 @builds("multiply")

@@ -147,18 +147,28 @@ class Rescaling(nn.Module):
 
 
 class Add(nn.Module):
-    """``sum_i s_i * x_i`` over inputs of one shape; a coefficient of 1 is not multiplied."""
+    """``sum_i s_i * x_i`` over inputs of one shape; a coefficient of 1 is not multiplied. With
+    ``inplace``, the sum is accumulated into the first input (``x0.add_(x, alpha=s)``, as
+    torchvision's ``out += identity``; the first coefficient must be 1)."""
 
-    def __init__(self, scales: Sequence[float]) -> None:
+    def __init__(self, scales: Sequence[float], inplace: bool = False) -> None:
         super().__init__()
-        self.scales = list(scales)
+        self.scales, self.inplace = list(scales), inplace
 
     def forward(self, *xs: Tensor) -> Tensor:
         scales = self.scales or [1.0] * len(xs)
+        if self.inplace:
+            out = xs[0]
+            for x, s in zip(xs[1:], scales[1:]):
+                out = out.add_(x, alpha=s)
+            return out
         out = xs[0] if scales[0] == 1 else xs[0] * scales[0]
         for x, s in zip(xs[1:], scales[1:]):
             out = out + (x if s == 1 else x * s)
         return out
+
+    def extra_repr(self) -> str:
+        return f"scales={self.scales}, inplace={self.inplace}" if self.inplace else ""
 
 
 class Multiply(nn.Module):
@@ -258,16 +268,17 @@ class ScaledTanh(nn.Module):
         return f"amplitude={self.amplitude}, slope={self.slope}"
 
 
+#: Keyword arguments are the operator's attributes (``inplace`` where torch has it).
 ACTIVATIONS: dict[str, Callable[..., nn.Module]] = {
-    "relu": lambda: nn.ReLU(),
-    "relu6": lambda: nn.ReLU6(),
-    "leaky_relu": lambda alpha=0.01: nn.LeakyReLU(alpha),
+    "relu": lambda inplace=False: nn.ReLU(inplace),
+    "relu6": lambda inplace=False: nn.ReLU6(inplace),
+    "leaky_relu": lambda alpha=0.01, inplace=False: nn.LeakyReLU(alpha, inplace),
     "sigmoid": lambda: nn.Sigmoid(),
-    "hard_sigmoid": lambda: nn.Hardsigmoid(),
+    "hard_sigmoid": lambda inplace=False: nn.Hardsigmoid(inplace),
     "tanh": lambda: nn.Tanh(),
     "scaled_tanh": lambda amplitude=1.7159, slope=0.6667: ScaledTanh(amplitude, slope),
-    "swish": lambda: nn.SiLU(),
-    "hard_swish": lambda: nn.Hardswish(),
+    "swish": lambda inplace=False: nn.SiLU(inplace),
+    "hard_swish": lambda inplace=False: nn.Hardswish(inplace),
     "gelu": lambda approximate="none": nn.GELU(approximate=approximate),
     "softmax": lambda: nn.Softmax(dim=1),  # over channels: axis 0 per sample
 }

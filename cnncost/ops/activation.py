@@ -14,6 +14,7 @@ from math import prod
 from typing import Any
 
 from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.memory.program import Prog, Val, grads_like
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape
 
@@ -93,8 +94,61 @@ def activation_arithmetic(name: str | None, shape: Shape,
     return Arithmetic(0, prod(shape) * _per_element(canonical, attrs or {}))
 
 
+# -- memory: what torch allocates and what autograd saves ------------------------------------
+
+#: name: (ATen operator, what its backward needs: "result" or "input")
+_TORCH: dict[str, tuple[str, str]] = {
+    "relu": ("relu", "result"), "relu6": ("hardtanh", "input"),
+    "leaky_relu": ("leaky_relu", "input"), "sigmoid": ("sigmoid", "result"),
+    "hard_sigmoid": ("hardsigmoid", "input"), "tanh": ("tanh", "result"),
+    "swish": ("silu", "input"), "hard_swish": ("hardswish", "input"), "gelu": ("gelu", "input"),
+}
+#: Activations torch can run in place (``nn.ReLU(inplace=True)``...): those whose in-place
+#: backward reads the result (relu, leaky_relu) keep it; the others make autograd save a clone of
+#: the input first (the in-place kernel's ``original_self``), in a training forward only.
+INPLACE_ACTIVATIONS = ("relu", "relu6", "leaky_relu", "hard_sigmoid", "swish", "hard_swish")
+_INPLACE = Attr("bool", False, "modify the input in place (torch's inplace=True): no new "
+                               "tensor at inference")
+
+
+def activation_memory(p: Prog, name: str, x: Val, inplace: bool = False) -> Val:
+    """Replay activation ``name`` (alias allowed) on ``x`` as the bridge's torch module runs it
+    (see ``cnncost.memory.program``)."""
+    name = _canonical(name)
+    if name == "softmax":
+        (x,) = p.autocast("softmax", [x])
+        return p.op("_softmax", [x], [(x.numel, x.dtype)], save=[0], grad=grads_like(0))
+    if name == "scaled_tanh":  # A * tanh(S * x): three calls, the temporaries die as they go
+        inner = p.op("mul", [x], [(x.numel, x.dtype)], grad=grads_like(0))
+        t = p.op("tanh", [inner], [(x.numel, x.dtype)], save=[0], grad=grads_like(0))
+        p.drop(inner)
+        out = p.op("mul", [t], [(x.numel, x.dtype)], grad=grads_like(0))
+        p.drop(t)
+        return out
+    aten, needs = _TORCH[name]
+    if inplace:
+        if needs == "result":
+            return p.inplace(aten + "_", x, save=[0], grad=grads_like(0))
+        if p.training and x.requires_grad:
+            original = p.op("clone", [x], [(x.numel, x.dtype)], record=False)
+            out = p.inplace(aten + "_", x, save=[original], grad=grads_like(0))
+            p.drop(original)
+            return out
+        return p.inplace(aten + "_", x)
+    return p.op(aten, [x], [(x.numel, x.dtype)], save=[0] if needs == "result" else [x],
+                grad=grads_like(0))
+
+
+def _memory(name: str):  # type: ignore[no-untyped-def]
+    def rule(p: Prog) -> Val:
+        return activation_memory(p, name, p.inputs[0], bool(p.ctx.attrs.get("inplace", False)))
+    return rule
+
+
 def _register(name: str) -> None:
     _, attrs, doc = _ACTIVATIONS[name]
+    if name in INPLACE_ACTIVATIONS:
+        attrs = {**attrs, "inplace": _INPLACE}
 
     def infer(ctx: OpContext) -> Shape:
         if name == "softmax" and not ctx.in_shape:
@@ -115,6 +169,7 @@ def _register(name: str) -> None:
         fvcore=None,
         connections=lambda ctx: 0,
         aliases=tuple(a for a, target in _ALIASES.items() if target == name),
+        memory=_memory(name),
     ))
 
 

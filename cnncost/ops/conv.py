@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cnncost.errors import OpArgumentError
-from cnncost.ops.activation import check_activation
+from cnncost.memory.program import Prog, Val, cat_grad, grads_like
+from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
     Arithmetic,
@@ -21,6 +22,7 @@ from cnncost.ops.registry import (
     OpDef,
     Params,
     Shape,
+    pair,
     positive,
 )
 from cnncost.ops.spatial import Window, feature_map
@@ -159,6 +161,97 @@ def _table_arithmetic(ctx: OpContext) -> Arithmetic:
     return Arithmetic(positions * _kernel_area(ctx) * _table_links(ctx), _bias_other(ctx))
 
 
+# -- memory: the bridge's Conv2d / SeparableConv2d / TableConv2d, call by call -----------------
+
+def pad_memory(p: Prog, x: Val, pads: tuple[int, int, int, int]) -> Val:
+    """``constant_pad_nd`` of a (C, H, W) input by (top, bottom, left, right): a new tensor (even
+    for zero pads); its backward allocates the unpadded gradient."""
+    c, h, w = p.ctx.in_shape
+    top, bottom, left, right = pads
+    return p.op("constant_pad_nd", [x], [(p.numel((c, h + top + bottom, w + left + right)),
+                                         x.dtype)], grad=grads_like(0))
+
+
+def convolution_memory(p: Prog, x: Val, weight: Val, bias: Val | None, out_numel: int) -> Val:
+    """``F.conv2d``: autocast casts its arguments; autograd saves the input and the weight;
+    ``convolution_backward`` allocates every needed gradient in one call."""
+    args = p.autocast("convolution", [x, weight] + ([bias] if bias is not None else []))
+    return p.op("convolution", args, [(out_numel, args[0].dtype)], save=[args[0], args[1]],
+                grad=grads_like(*range(len(args)), label="convolution_backward"))
+
+
+def fused_act_memory(p: Prog, y: Val) -> Val:
+    """The fused ``act`` (never in place): the conv's output dies when the module returns."""
+    act = p.ctx.attrs.get("act")
+    return activation_memory(p, act, y) if act else y
+
+
+def _conv_memory(p: Prog) -> Val:
+    a = p.ctx.attrs
+    c, h, w = p.ctx.in_shape
+    kh, kw = pair(a["kernel"])
+    out, groups = (c * a["multiplier"], c) if "multiplier" in a else (a["out"], a["groups"])
+    weight = p.param(out * (c // groups) * kh * kw)
+    bias = p.param(out) if a["bias"] else None
+    x = p.inputs[0]
+    pads = Window.from_attrs(a).pads((h, w))
+    top, bottom, left, right = pads
+    if top != bottom or left != right:  # torch pads only symmetrically: pad explicitly first
+        x = pad_memory(p, x, pads)
+    return fused_act_memory(p, convolution_memory(p, x, weight, bias, p.out_numel))
+
+
+def _separable_memory(p: Prog) -> Val:
+    a = p.ctx.attrs
+    c, h, w = p.ctx.in_shape
+    kh, kw = pair(a["kernel"])
+    cm = c * a["multiplier"]
+    depthwise = p.param(cm * kh * kw)
+    pointwise = p.param(a["out"] * cm)
+    bias = p.param(a["out"]) if a["bias"] else None
+    x = p.inputs[0]
+    pads = Window.from_attrs(a).pads((h, w))
+    if any(pads):
+        x = pad_memory(p, x, pads)
+    y = convolution_memory(p, x, depthwise, None, p.numel((cm, *p.ctx.out_shape[1:])))
+    return fused_act_memory(p, convolution_memory(p, y, pointwise, bias, p.out_numel))
+
+
+def _table_memory(p: Prog) -> Val:
+    a = p.ctx.attrs
+    c, h, w = p.ctx.in_shape
+    kh, kw = pair(a["kernel"])
+    groups: list[tuple[tuple[int, ...], int]] = []  # consecutive identical rows share a conv
+    for row in a["table"]:
+        if groups and groups[-1][0] == tuple(row):
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+        else:
+            groups.append((tuple(row), 1))
+    params = [(p.param(maps * len(row) * kh * kw), p.param(maps) if a["bias"] else None)
+              for row, maps in groups]
+    x = p.inputs[0]
+    pads = Window.from_attrs(a).pads((h, w))
+    if any(pads):
+        x = pad_memory(p, x, pads)
+    hp, wp = h + pads[0] + pads[1], w + pads[2] + pads[3]
+    positions = p.ctx.out_shape[1] * p.ctx.out_shape[2]
+    outs = []
+    for (row, maps), (weight, bias) in zip(groups, params):
+        if list(row) == list(range(row[0], row[0] + len(row))):
+            sel = x if len(row) == c else p.view(x, p.numel((len(row), hp, wp)), "slice")
+        else:  # advanced indexing copies the selected maps (and the index list)
+            index = p.const("index", len(row), "int64")
+            sel = p.op("index", [x, index], [(p.numel((len(row), hp, wp)), x.dtype)],
+                       grad=grads_like(0, label="index_backward"))
+            p.drop(index)
+        outs.append(convolution_memory(p, sel, weight, bias, p.numel((maps, positions))))
+    if len(outs) == 1:
+        return fused_act_memory(p, outs[0])
+    args = p.autocast("cat", outs)
+    y = p.op("cat", args, [(p.out_numel, args[0].dtype)], grad=cat_grad)
+    return fused_act_memory(p, y)
+
+
 define(OpDef(
     name="conv2d",
     doc="2-D convolution, w: [out, C/g, kh, kw]: params out*(C/g)*kh*kw + out*bias; macs "
@@ -169,7 +262,7 @@ define(OpDef(
            "groups": Attr("int", 1, "channel groups g (must divide C and out)"), "bias": _BIAS,
            "padding": _PADDING, "act": _ACT},
     infer=_conv2d_infer, params=_conv2d_params, arithmetic=_conv2d_arithmetic,
-    weighted=True, **_conventions(_conv2d_arithmetic),
+    weighted=True, **_conventions(_conv2d_arithmetic), memory=_conv_memory,
 ))
 
 define(OpDef(
@@ -181,7 +274,7 @@ define(OpDef(
     attrs={"multiplier": _MULTIPLIER, "kernel": _KERNEL, "stride": _STRIDE,
            "dilation": _DILATION, "bias": _BIAS, "padding": _PADDING, "act": _ACT},
     infer=_depthwise_infer, params=_depthwise_params, arithmetic=_depthwise_arithmetic,
-    weighted=True, **_conventions(_depthwise_arithmetic),
+    weighted=True, **_conventions(_depthwise_arithmetic), memory=_conv_memory,
 ))
 
 define(OpDef(
@@ -194,7 +287,7 @@ define(OpDef(
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "dilation": _DILATION,
            "multiplier": _MULTIPLIER, "bias": _BIAS, "padding": _PADDING, "act": _ACT},
     infer=_separable_infer, params=_separable_params, arithmetic=_separable_arithmetic,
-    weighted=True, **_conventions(_separable_arithmetic),
+    weighted=True, **_conventions(_separable_arithmetic), memory=_separable_memory,
 ))
 
 define(OpDef(
@@ -209,5 +302,5 @@ define(OpDef(
            "table": Attr("table", doc="table[o]: the input channels read by output map o"),
            "act": _ACT},
     infer=_table_infer, params=_table_params, arithmetic=_table_arithmetic,
-    weighted=True, **_conventions(_table_arithmetic),
+    weighted=True, **_conventions(_table_arithmetic), memory=_table_memory,
 ))

@@ -9,6 +9,16 @@ from __future__ import annotations
 from math import prod
 
 from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.memory.program import (
+    Back,
+    Prog,
+    Val,
+    cat_grad,
+    mul_memory,
+    pass_grad,
+    scalar_grad,
+    view_grad,
+)
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, positive
 from cnncost.ops.spatial import channels
@@ -41,15 +51,54 @@ def _add_arithmetic(ctx: OpContext) -> Arithmetic:
     return Arithmetic(0, ctx.out_numel * (len(ctx.in_shapes) - 1) + ctx.out_numel * scaled)
 
 
+def _add_memory(p: Prog) -> Val:
+    """The bridge's Add: ``out = x0 (* s0)``, then ``out = out + (x (* s))`` per input, each sum a
+    new tensor and the previous partial sum dying at the rebinding; with ``inplace``,
+    ``x0.add_(x, alpha=s)`` (torchvision's ``out += identity``): nothing new. Autograd saves
+    nothing; the backward hands the incoming gradient to each input (times s where s != 1)."""
+    xs = p.inputs
+    scales = _scales(p.ctx) or [1.0] * len(xs)
+    if p.ctx.attrs.get("inplace"):
+        out = xs[0]
+        for x, s in zip(xs[1:], scales[1:]):
+            out = p.inplace("add_", out, [x], grad=pass_grad(0) if s == 1 else _scaled_add_grad)
+        return out
+    out = xs[0] if scales[0] == 1 else p.op("mul", [xs[0]], [(xs[0].numel, xs[0].dtype)],
+                                            grad=scalar_grad)
+    for x, s in zip(xs[1:], scales[1:]):
+        term = x if s == 1 else p.op("mul", [x], [(x.numel, x.dtype)], grad=scalar_grad)
+        total = p.op("add", [out, term], [(p.out_numel, _wider(out, term))],
+                     grad=pass_grad(0, 1))
+        for t in (out, term):
+            if t not in xs:
+                p.drop(t)
+        out = total
+    return out
+
+
+def _scaled_add_grad(b: Back) -> None:
+    g = b.grad(0)
+    assert g is not None
+    b.give(0, g)
+    b.give(1, b.op("mul", [(g.numel, g.dtype)])[0])
+
+
+def _wider(a: Val, b: Val) -> str:
+    return a.dtype if a.dtype == "float32" or b.dtype != "float32" else b.dtype
+
+
 define(OpDef(
     name="add",
     doc="Element-wise sum of equal shapes, each input optionally scaled (Keras' CustomScaleLayer "
         "x + s*r is scales [1, s]): other n*(inputs - 1) adds + n per scale != 1. No "
         "broadcasting. fvcore does not count it.",
     family="elementwise",
-    attrs={"scales": Attr("floats", [], "per-input coefficients; [] means all 1")},
+    attrs={"scales": Attr("floats", [], "per-input coefficients; [] means all 1"),
+           "inplace": Attr("bool", False, "add into the first input in place (torchvision's "
+                                          "out += identity): no new tensor")},
     infer=_add_infer, arithmetic=_add_arithmetic, arity=(2, None),
     fvcore=None, connections=None,
+    memory=_add_memory,
 ))
 
 
@@ -67,6 +116,24 @@ def _multiply_infer(ctx: OpContext) -> Shape:
     return out
 
 
+def _multiply_memory(p: Prog) -> Val:
+    """The bridge's Multiply: each input viewed to the output's rank, then ``out = out * x``
+    (broadcasting a (N, C, 1, 1) gate), each product a new tensor."""
+    rank = len(p.ctx.out_shape)
+    out: Val | None = None
+    for x, shape in zip(p.inputs, p.ctx.in_shapes):
+        x = p.view(x, label="view") if len(shape) <= rank else x
+        if out is None:
+            out = x
+            continue
+        product = mul_memory(p, out, x, p.out_numel)
+        if out.view_of is None or out.view_of not in p.inputs:
+            p.drop(out)
+        out = product
+    assert out is not None
+    return out
+
+
 define(OpDef(
     name="multiply",
     doc="Element-wise product of equal shapes, or a (C,) / (C, 1, 1) per-channel gate broadcast "
@@ -77,6 +144,7 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel * (len(ctx.in_shapes) - 1)),
     arity=(2, None),
     fvcore=None, connections=None,
+    memory=_multiply_memory,
 ))
 
 
@@ -96,6 +164,27 @@ def _concat_infer(ctx: OpContext) -> Shape:
     return (*first[:axis], sum(s[axis] for s in ctx.in_shapes), *first[axis + 1:])
 
 
+def _concat_memory(p: Prog) -> Val:
+    args = p.autocast("cat", p.inputs)
+    y = p.op("cat", args, [(p.out_numel, args[0].dtype)], grad=cat_grad)
+    for a, x in zip(args, p.inputs):
+        if a is not x:
+            p.drop(a)
+    return y
+
+
+def _shuffle_memory(p: Prog) -> Val:
+    """view, transpose (views), reshape of the transposed tensor: a copy. In the backward the
+    transposed gradient is copied back by the first view's reshape."""
+    x = p.view(p.inputs[0], label="view")
+    t = p.view(x, label="transpose")
+    return p.op("clone", [t], [(t.numel, t.dtype)], grad=_shuffle_grad)
+
+
+def _shuffle_grad(b: Back) -> None:
+    b.give(0, b.like(0, "clone"))
+
+
 define(OpDef(
     name="concat",
     doc="Concatenation along a per-sample axis (0 = channels): zero cost (data movement; "
@@ -105,6 +194,7 @@ define(OpDef(
     infer=_concat_infer, arity=(1, None),
     fvcore=lambda ctx: 0, connections=lambda ctx: 0,
     zero_cost="data movement: concatenation copies, it computes nothing",
+    memory=_concat_memory,
 ))
 
 
@@ -118,6 +208,7 @@ define(OpDef(
     infer=lambda ctx: ctx.in_shape,
     arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel),
     fvcore=None, connections=None,
+    memory=lambda p: p.op("mul", [p.inputs[0]], grad=scalar_grad),
 ))
 
 
@@ -137,6 +228,7 @@ define(OpDef(
     infer=_shuffle_infer,
     fvcore=lambda ctx: 0, connections=lambda ctx: 0,
     zero_cost="a permutation of channels",
+    memory=_shuffle_memory,
 ))
 
 define(OpDef(
@@ -146,4 +238,5 @@ define(OpDef(
     infer=lambda ctx: ctx.in_shape,
     fvcore=lambda ctx: 0, connections=lambda ctx: 0,
     zero_cost="returns its input",
+    memory=lambda p: p.inputs[0],
 ))

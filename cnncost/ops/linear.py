@@ -6,7 +6,8 @@ linear (alias dense) and LeCun's Euclidean RBF output (rbf, family ``distance``)
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.ops.activation import check_activation
+from cnncost.memory.program import Back, Prog, Val, grads_like, pass_grad
+from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
     Arithmetic,
@@ -45,6 +46,66 @@ def _linear_arithmetic(ctx: OpContext) -> Arithmetic:
     return Arithmetic(ctx.in_shape[0] * out, out * int(ctx.attrs["bias"]))
 
 
+def _addmm_grad(b: Back) -> None:
+    """``addmm(bias, x, w.t())``: the bias gets the incoming gradient (summed over the batch by
+    the engine), x and w.t() one ``mm`` each."""
+    g = b.grad(0)
+    assert g is not None
+    if len(b.inputs) == 3:
+        b.give(0, g)
+    for k in range(len(b.inputs) - 2, len(b.inputs)):
+        if b.needs(k):
+            b.give(k, b.like(k, "mm"))
+
+
+def _linear_memory(p: Prog) -> Val:
+    """``F.linear`` on (N, F): autocast casts bias, weight, input (in that order); the weight is
+    used through a transposed view; ``addmm`` (``mm`` without a bias) saves the input and the
+    transposed weight."""
+    a = p.ctx.attrs
+    weight = p.param(a["out"] * p.ctx.in_shape[0])
+    bias = p.param(a["out"]) if a["bias"] else None
+    x = p.inputs[0]
+    args = p.autocast("linear", ([bias] if bias is not None else []) + [x, weight])
+    *b, xc, wc = args
+    wt = p.view(wc, label="t")
+    y = p.op("addmm" if b else "mm", [*b, xc, wt], [(p.out_numel, xc.dtype)], save=[xc, wt],
+             grad=_addmm_grad)
+    act = a.get("act")
+    return activation_memory(p, act, y) if act else y
+
+
+def _rbf_memory(p: Prog) -> Val:
+    """``((x.unsqueeze(1) - centres) ** 2).sum(-1)``: the difference (saved by pow) and the
+    square are full (N, out, F) tensors; the sum is a view in the backward."""
+    features, out = p.ctx.in_shape[0], p.ctx.attrs["out"]
+    centres = p.param(out * features, trainable=False)
+    x = p.view(p.inputs[0], label="unsqueeze")
+    full = p.batch * out * features
+    diff = p.op("sub", [x, centres], [(full, x.dtype)], grad=pass_grad(0))
+    sq = p.op("pow", [diff], [(full, x.dtype)], save=[diff], grad=_pow2_grad)
+    p.drop(diff)
+    y = p.op("sum", [sq], [(p.out_numel, x.dtype)], grad=_sum_grad)
+    p.drop(sq)
+    return y
+
+
+def _pow2_grad(b: Back) -> None:
+    """``pow_backward`` for exponent 2: ``grad * (2 * self.pow(1))``, three temporaries."""
+    one = b.like(0, "pow")
+    two = b.like(0, "mul")
+    b.drop(one)
+    out = b.like(0, "mul")
+    b.drop(two)
+    b.give(0, out)
+
+
+def _sum_grad(b: Back) -> None:
+    g = b.grad(0)
+    if g is not None:
+        b.give(0, b.view(g, b.inputs[0].numel))
+
+
 define(OpDef(
     name="linear",
     doc="Fully connected y = W x + b on a vector (F,), w: [out, F]: params F*out + out*bias; "
@@ -59,6 +120,7 @@ define(OpDef(
     fvcore=lambda ctx: _linear_arithmetic(ctx).macs,
     connections=lambda ctx: _linear_arithmetic(ctx).macs + _linear_arithmetic(ctx).other_flops,
     aliases=("dense",),
+    memory=_linear_memory,
 ))
 
 
@@ -86,4 +148,5 @@ define(OpDef(
     weighted=True,
     fvcore=None,
     connections=_rbf_links,
+    memory=_rbf_memory,
 ))

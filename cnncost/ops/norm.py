@@ -9,6 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from cnncost.errors import OpArgumentError
+from cnncost.memory.program import (
+    Back,
+    Prog,
+    Val,
+    div_memory,
+    grads_like,
+    mul_memory,
+    pass_grad,
+    scalar_grad,
+)
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
     Arithmetic,
@@ -37,7 +47,47 @@ def _affine_count(ctx: OpContext, *keys: str) -> int:
     return sum(int(ctx.attrs[key]) for key in keys)
 
 
+def _stats_dtype(p: Prog, x: Val) -> str:
+    """Normalisation statistics: float32 on CUDA (opmath), the input's dtype on the CPU."""
+    return "float32" if p.device == "cuda" else x.dtype
+
+
+def _affine_params(p: Prog, channels: int, scale: bool, center: bool) -> list[Val]:
+    return [p.param(channels) for flag in (scale, center) if flag]
+
+
 # -- batch_norm: gamma, beta: [C] trainable; moving mean, variance: [C] non-trainable ----------
+
+def _batch_norm_memory(p: Prog) -> Val:
+    """``F.batch_norm``: the output, and the batch mean and inverse std (C each) in training,
+    saved with the input; the backward allocates the input's, the scale's and the offset's
+    gradients in one call. At inference the statistics outputs are empty, except for CUDA's
+    native kernel (used where cuDNN's is not: no scale or offset, bfloat16, epsilon < 1e-5...),
+    which returns C-sized ones that die at once."""
+    x, c = p.inputs[0], p.ctx.in_shape[0]
+    affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
+    p.param(c, trainable=False)  # running mean
+    p.param(c, trainable=False)  # running variance
+    ins = [x, *affine]
+    stats = _stats_dtype(p, x)
+    if not p.training:
+        if p.device == "cuda" and not _cudnn_batch_norm(p, x, len(affine) == 2):
+            y = p.op("native_batch_norm", ins, [(x.numel, x.dtype), (c, stats), (c, stats)])
+            p.drop(*p.last_outputs[1:])
+            return y
+        return p.op("native_batch_norm", ins, [(x.numel, x.dtype)])
+    return p.op("native_batch_norm", ins, [(x.numel, x.dtype), (c, stats), (c, stats)],
+                save=[x, 1, 2], grad=grads_like(*range(len(ins)),
+                                                label="native_batch_norm_backward"))
+
+
+def _cudnn_batch_norm(p: Prog, x: Val, affine: bool) -> bool:
+    """Where PyTorch's ``_batch_norm_impl_index`` picks cuDNN on CUDA."""
+    return (affine and x.dtype != "bfloat16" and p.dtype != "bfloat16"
+            and (x.dtype != "float16" or p.dtype == "float32")
+            and len(p.ctx.in_shape) >= 2 and p.batch <= (880801 if p.training else 65535)
+            and p.ctx.attrs["epsilon"] >= 1e-5 and x.numel < 2**31 - 1)
+
 
 define(OpDef(
     name="batch_norm",
@@ -52,7 +102,26 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, 2 * ctx.in_numel),
     fvcore=lambda ctx: ctx.in_numel * (2 if ctx.attrs["scale"] else 1),
     connections=None,
+    memory=_batch_norm_memory,
 ))
+
+
+
+def _layer_norm_memory(p: Prog) -> Val:
+    """``F.layer_norm`` over channels-last: a permuted view in, ``native_layer_norm`` (output,
+    mean and rstd per position; autocast runs it in float32 on CUDA), a permuted view out."""
+    x, c = p.inputs[0], p.ctx.in_shape[0]
+    affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
+    permuted = len(p.ctx.in_shape) > 1
+    xin = p.view(x, label="permute") if permuted else x
+    (xin,) = p.autocast("layer_norm", [xin])
+    positions = xin.numel // c
+    stats = _stats_dtype(p, xin)
+    ins = [xin, *affine]
+    y = p.op("native_layer_norm", ins,
+             [(xin.numel, xin.dtype), (positions, stats), (positions, stats)], save=[xin, 1, 2],
+             grad=grads_like(*range(len(ins)), label="native_layer_norm_backward"))
+    return p.view(y, label="permute") if permuted else y
 
 
 # -- layer_norm: over the channel axis at each position; gamma, beta: [C] ----------------------
@@ -71,10 +140,79 @@ define(OpDef(
         0, ctx.in_numel * (6 + _affine_count(ctx, "center", "scale"))),
     fvcore=lambda ctx: ctx.in_numel * (5 if ctx.attrs["scale"] else 4),
     connections=None,
+    memory=_layer_norm_memory,
 ))
 
 
 # -- lrn: b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta ---------
+
+def _lrn_memory(p: Prog) -> Val:
+    """torch's ``local_response_norm``, call by call (the bridge computes it in float32 and casts
+    back for half precision on the CPU)."""
+    x = p.inputs[0]
+    if p.device == "cpu" and x.dtype in ("bfloat16", "float16"):
+        y = _lrn_calls(p, p.cast(x, "float32"))
+        return p.cast(y, x.dtype)
+    return _lrn_calls(p, x)
+
+
+def _lrn_calls(p: Prog, x: Val) -> Val:
+    a = p.ctx.attrs
+    size, shape = a["size"], p.ctx.in_shape
+    if len(shape) == 1:  # (N, C) -> (N, C, 1)
+        x = p.view(x, label="unsqueeze")
+    c = shape[0]
+    rest = x.numel // (p.batch * c)
+    sq = mul_memory(p, x, x, x.numel)
+    div = p.view(sq, label="view")
+    p.drop(sq)
+    padded = p.op("constant_pad_nd", [div], [(p.batch * (c + size - 1) * rest, x.dtype)],
+                  grad=grads_like(0))
+    p.drop(div)
+    (padded_in,) = p.autocast("avg_pool3d" if len(shape) == 3 else "avg_pool2d", [padded])
+    pooled = p.op("avg_pool", [padded_in], [(x.numel, padded_in.dtype)], save=[padded_in],
+                  grad=grads_like(0, label="avg_pool_backward"))
+    p.drop(padded, padded_in)
+    div = p.view(p.view(pooled, label="squeeze"), label="view")
+    p.drop(pooled)
+    scaled = p.op("mul", [div], [(x.numel, div.dtype)], grad=scalar_grad)
+    shifted = p.op("add", [scaled], [(x.numel, div.dtype)], grad=pass_grad(0))
+    p.drop(scaled)
+    (base,) = p.autocast("pow", [shifted])
+    powered = p.op("pow", [base], [(x.numel, base.dtype)], save=[base], grad=_pow_grad)
+    p.drop(shifted, base, div)
+    return div_memory(p, x, powered, x.numel)
+
+
+def _pow_grad(b: Back) -> None:
+    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``."""
+    power = b.like(0, "pow")
+    scaled = b.like(0, "mul")
+    b.drop(power)
+    out = b.like(0, "mul")
+    b.drop(scaled)
+    b.give(0, out)
+
+
+# -- affine: y = x*w + b per channel; w, b: [C] -------------------------------------------------
+
+def _affine_memory(p: Prog) -> Val:
+    """``x * w.view(1, -1, 1, 1)`` then ``+ b.view(...)``: each a new tensor, the product dying at
+    the rebinding."""
+    x, c = p.inputs[0], p.ctx.in_shape[0]
+    weight = p.param(c) if p.ctx.attrs["scale"] else None
+    bias = p.param(c) if p.ctx.attrs["bias"] else None
+    if weight is not None:
+        y = mul_memory(p, x, p.view(weight), x.numel)
+        if x is not p.inputs[0]:
+            p.drop(x)
+        x = y
+    if bias is not None:
+        y = p.op("add", [x, p.view(bias)], [(x.numel, x.dtype)], grad=pass_grad(0, 1))
+        if x is not p.inputs[0]:
+            p.drop(x)
+        x = y
+    return x
 
 def _lrn_infer(ctx: OpContext) -> Shape:
     positive("size", ctx.attrs["size"])
@@ -96,10 +234,9 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel * (2 * ctx.attrs["size"] + 3)),
     fvcore=None,
     connections=None,
+    memory=_lrn_memory,
 ))
 
-
-# -- affine: y = x*w + b per channel; w, b: [C] -------------------------------------------------
 
 define(OpDef(
     name="affine",
@@ -114,4 +251,5 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel * _affine_count(ctx, "scale", "bias")),
     fvcore=None,
     connections=lambda ctx: ctx.out_numel * int(ctx.attrs["bias"]),
+    memory=_affine_memory,
 ))

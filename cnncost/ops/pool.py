@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cnncost.memory.program import Back, Prog, Val, div_memory, grads_like, slice_grad
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, pair, positive
 from cnncost.ops.spatial import Window, adaptive_windows, feature_map
@@ -36,6 +37,126 @@ def _area(ctx: OpContext) -> int:
     return kh * kw
 
 
+# -- memory: torch's pools where they apply, the bridge's padded Pool2d elsewhere ---------------
+
+def _native_pads(ctx: OpContext) -> tuple[int, int] | None:
+    """(ph, pw) when torch's pools pad natively (symmetric, at most half the kernel, not TF
+    ``same``): the bridge's rule (``cnncost.bridge.builders._native_pads``)."""
+    if ctx.attrs["padding"] == "same":
+        return None
+    window = Window.from_attrs(ctx.attrs)
+    top, bottom, left, right = window.pads(ctx.in_shape[1:])
+    kh, kw = window.kernel
+    if top == bottom and left == right and 2 * top <= kh and 2 * left <= kw:
+        return top, left
+    return None
+
+
+def _max_pool(p: Prog, x: Val, out_numel: int) -> Val:
+    """``max_pool2d_with_indices`` (what eager PyTorch calls on CUDA even at inference): the
+    int64 indices die at once at inference and are saved with the input in training."""
+    y = p.op("max_pool2d_with_indices", [x], [(out_numel, x.dtype), (out_numel, "int64")],
+             save=[x, 1], grad=grads_like(0, label="max_pool2d_with_indices_backward"))
+    if not p.training:
+        p.drop(p.last_outputs[1])
+    return y
+
+
+def _avg_pool(p: Prog, x: Val, out_numel: int) -> Val:
+    return p.op("avg_pool2d", [x], [(out_numel, x.dtype)], save=[x],
+                grad=grads_like(0, label="avg_pool2d_backward"))
+
+
+def _window_memory(kind: str):  # type: ignore[no-untyped-def]
+    def rule(p: Prog) -> Val:
+        x = p.inputs[0]
+        if _native_pads(p.ctx) is not None:
+            return (_max_pool if kind == "max" else _avg_pool)(p, x, p.out_numel)
+        return _general_pool(p, kind, x)
+    return rule
+
+
+def _general_pool(p: Prog, kind: str, x: Val) -> Val:
+    """The bridge's ``Pool2d``: two pads (the padding, then the ceil-mode extension; each a new
+    tensor even when empty), the pool, and slices back to the output size (views, skipped when
+    they keep everything). Average pooling divides window sums by the counted cells of a padded
+    (1, 1, H, W) tensor of ones."""
+    c, h, w = p.ctx.in_shape
+    window = Window.from_attrs(p.ctx.attrs)
+    top, bottom, left, right = window.pads((h, w))
+    (kh, kw), (sh, sw) = window.kernel, window.stride
+    oh, ow = p.ctx.out_shape[1:]
+    ceil = p.ctx.attrs["ceil_mode"] and p.ctx.attrs["padding"] != "same"
+    full = [_pool_out(i, k, s, lo, hi, ceil) for i, k, s, lo, hi in
+            ((h, kh, sh, top, bottom), (w, kw, sw, left, right))]
+    reach = [(o - 1) * s + k - i - lo for o, s, k, i, lo in
+             zip(full, (sh, sw), (kh, kw), (h, w), (top, left))]
+    first = (h + top + min(bottom, max(reach[0], 0)), w + left + min(right, max(reach[1], 0)))
+    second = (first[0] + max(reach[0] - bottom, 0), first[1] + max(reach[1] - right, 0))
+    pooled = p.numel((c, full[0], full[1]))
+
+    def windows(t: Val, per: int, label: str) -> Val:
+        a = p.op(label, [t], [(per * first[0] * first[1], t.dtype)], grad=grads_like(0))
+        b = p.op(label, [a], [(per * second[0] * second[1], t.dtype)], grad=grads_like(0))
+        p.drop(a)
+        return b
+
+    if kind == "max":
+        padded = windows(x, p.batch * c, "constant_pad_nd")
+        y = _max_pool(p, padded, pooled)
+        p.drop(padded)
+    else:
+        padded = windows(x, p.batch * c, "constant_pad_nd")
+        sums = _avg_pool(p, padded, pooled)
+        p.drop(padded)
+        ones = p.const("new_ones", h * w, x.dtype)
+        ones_padded = windows(ones, 1, "constant_pad_nd")
+        cells = p.op("avg_pool2d", [ones_padded], [(full[0] * full[1], x.dtype)])
+        p.drop(ones_padded)
+        y = div_memory(p, sums, cells, pooled)
+        p.drop(sums)
+    if oh < full[0]:
+        y = p.view(y, p.numel((c, oh, full[1])), "slice", grad=slice_grad)
+    if ow < full[1]:
+        y = p.view(y, p.numel((c, oh, ow)), "slice", grad=slice_grad)
+    return y
+
+
+def _pool_out(i: int, k: int, s: int, lo: int, hi: int, ceil_mode: bool) -> int:
+    o = (i + lo + hi - k + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (o - 1) * s >= i + lo:
+        o -= 1
+    return o
+
+
+def _mean_grad(b: Back) -> None:
+    """``mean``'s backward: ``grad.expand(sizes) / count``, a new tensor of the input's size."""
+    b.give(0, b.like(0, "div"))
+
+
+def _global_memory(kind: str):  # type: ignore[no-untyped-def]
+    def rule(p: Prog) -> Val:
+        x = p.inputs[0]
+        n = p.numel((p.ctx.in_shape[0],))
+        if kind == "avg":
+            y = p.op("mean", [x], [(n, x.dtype)], grad=_mean_grad)
+        else:
+            y = p.op("adaptive_max_pool2d", [x], [(n, x.dtype), (n, "int64")], save=[x, 1],
+                     grad=grads_like(0, label="adaptive_max_pool2d_backward"))
+            if not p.training:
+                p.drop(p.last_outputs[1])
+        return y if p.ctx.attrs["keepdims"] else p.view(y, label="flatten")
+    return rule
+
+
+def _adaptive_memory(p: Prog) -> Val:
+    x = p.inputs[0]
+    if pair(p.ctx.attrs["size"]) == (1, 1):  # torch computes it as a mean
+        return p.op("mean", [x], [(p.out_numel, x.dtype)], grad=_mean_grad)
+    return p.op("_adaptive_avg_pool2d", [x], [(p.out_numel, x.dtype)], save=[x],
+                grad=grads_like(0, label="_adaptive_avg_pool2d_backward"))
+
+
 define(OpDef(
     name="max_pool2d",
     doc="Max pooling over kh x kw windows: no params; other n*(kh*kw - 1) compares; "
@@ -46,6 +167,7 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel * (_area(ctx) - 1)),
     fvcore=None,
     connections=lambda ctx: ctx.out_numel * _area(ctx),
+    memory=_window_memory("max"),
 ))
 
 define(OpDef(
@@ -60,6 +182,7 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.out_numel * _area(ctx)),
     fvcore=None,
     connections=lambda ctx: ctx.out_numel * _area(ctx),
+    memory=_window_memory("avg"),
 ))
 
 
@@ -95,6 +218,7 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),
     fvcore=_global_avg_fvcore,
     connections=None,
+    memory=_global_memory("avg"),
 ))
 
 define(OpDef(
@@ -107,6 +231,7 @@ define(OpDef(
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel - ctx.in_shape[0]),
     fvcore=None,
     connections=None,
+    memory=_global_memory("max"),
 ))
 
 
@@ -139,4 +264,5 @@ define(OpDef(
     arithmetic=_adaptive_arithmetic,
     fvcore=lambda ctx: ctx.in_numel,
     connections=None,
+    memory=_adaptive_memory,
 ))

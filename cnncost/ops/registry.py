@@ -135,6 +135,9 @@ class OpDef:
         connections: LeCun et al. (1998)'s connection count, or None where undefined.
         zero_cost: for operators that cost nothing at inference, the reason (documented).
         aliases: other names a spec may use (``dense`` for ``linear``); nodes carry ``name``.
+        memory: the memory rule: replays, on a ``cnncost.memory.program.Prog``, what the torch
+            bridge's module of one node allocates, saves for the backward and frees, and returns
+            the node's output tensor (every operator has one: a test enforces it).
     """
 
     name: str
@@ -150,6 +153,7 @@ class OpDef:
     connections: Callable[[OpContext], int] | None = None
     zero_cost: str | None = None
     aliases: tuple[str, ...] = ()
+    memory: Callable[[Any], Any] | None = None
 
     def context(self, attrs: Mapping[str, Any], in_shapes: tuple[Shape, ...],
                 out_shape: Shape = ()) -> OpContext:

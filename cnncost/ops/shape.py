@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import prod
 
 from cnncost.errors import OpArgumentError, ShapeError
+from cnncost.memory.program import Back, Prog, Val, grads_like, mul_memory, slice_grad
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Attr, OpContext, OpDef, Shape, sides
 from cnncost.ops.spatial import feature_map
@@ -63,12 +64,53 @@ def _crop_infer(ctx: OpContext) -> Shape:
     return (c, oh, ow)
 
 
+# -- memory --------------------------------------------------------------------------------------
+
+def _flatten_memory(p: Prog) -> Val:
+    x = p.inputs[0]
+    return x if len(p.ctx.in_shape) == 1 else p.view(x, label="flatten")
+
+
+def _dropout_memory(p: Prog) -> Val:
+    """Dropout: the input itself at inference (and at rate 0). In training, CUDA's fused
+    ``native_dropout`` keeps a bool mask; the CPU multiplies by a mask of the input's dtype (an
+    ``empty_like`` scaled in place), which autograd saves."""
+    x = p.inputs[0]
+    if not p.training or p.ctx.attrs["rate"] == 0:
+        return x
+    if p.device == "cuda":
+        return p.op("native_dropout", [x], [(x.numel, x.dtype), (x.numel, "bool")], save=[1],
+                    grad=grads_like(0, label="native_dropout_backward"))
+    mask = p.const("empty_like", x.numel, x.dtype)
+    y = mul_memory(p, x, mask, x.numel)
+    p.drop(mask)
+    return y
+
+
+def _crop_memory(p: Prog) -> Val:
+    """Slices of H then W (each a view, skipped when it keeps everything; its backward allocates
+    the unsliced gradient)."""
+    c, h, w = p.ctx.in_shape
+    top, bottom, left, right = sides(p.ctx.attrs["cropping"])
+    y = p.inputs[0]
+    if top or bottom:
+        y = p.view(y, p.numel((c, h - top - bottom, w)), "slice", grad=slice_grad)
+    if left or right:
+        y = p.view(y, p.out_numel, "slice", grad=slice_grad)
+    return y
+
+
+def _pad_grad(b: Back) -> None:
+    b.give(0, b.like(0, "constant_pad_nd"))
+
+
 define(OpDef(
     name="flatten",
     doc="(C, H, W) -> (C*H*W,) in C, H, W order (torch's NCHW flatten; a Keras NHWC Flatten "
         "orders the same numbers differently, which does not change any count).",
     family="shape", infer=lambda ctx: (prod(ctx.in_shape),),
     zero_cost="relabels the same elements", fvcore=_zero, connections=_zero,
+    memory=_flatten_memory,
 ))
 
 define(OpDef(
@@ -77,6 +119,7 @@ define(OpDef(
     family="shape", attrs={"shape": Attr("ints", doc="per-sample target shape, one -1 allowed")},
     infer=_reshape_infer,
     zero_cost="relabels the same elements", fvcore=_zero, connections=_zero,
+    memory=lambda p: p.view(p.inputs[0], label="reshape"),
 ))
 
 define(OpDef(
@@ -85,6 +128,7 @@ define(OpDef(
     family="shape", attrs={"rate": Attr("float", 0.5, "drop probability in [0, 1)")},
     infer=_dropout_infer,
     zero_cost="the identity at inference", fvcore=_zero, connections=_zero,
+    memory=_dropout_memory,
 ))
 
 define(OpDef(
@@ -94,6 +138,7 @@ define(OpDef(
     attrs={"padding": Attr("sides", doc="p, [ph, pw], [t, b, l, r] or [[t, b], [l, r]]")},
     infer=_pad_infer,
     zero_cost="data movement: writes zeros around a copy", fvcore=_zero, connections=_zero,
+    memory=lambda p: p.op("constant_pad_nd", [p.inputs[0]], grad=_pad_grad),
 ))
 
 define(OpDef(
@@ -103,4 +148,5 @@ define(OpDef(
     attrs={"cropping": Attr("sides", doc="c, [ch, cw], [t, b, l, r] or [[t, b], [l, r]]")},
     infer=_crop_infer,
     zero_cost="a view of the input", fvcore=_zero, connections=_zero,
+    memory=_crop_memory,
 ))
