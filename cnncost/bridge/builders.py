@@ -71,6 +71,14 @@ def activation(name: str | None, attrs: Mapping[str, Any] | None = None) -> nn.M
     return P.ACTIVATIONS[canonical](**kwargs)
 
 
+def _fused(attrs: Mapping[str, Any]) -> nn.Module | None:
+    """The fused activation of a conv / linear node (in place with ``act_inplace``)."""
+    name = attrs.get("act")
+    if name and attrs.get("act_inplace"):
+        return activation(name, {"inplace": True})
+    return activation(name)
+
+
 def window_pads(node: LayerNode, stride: tuple[int, int],
                 dilation: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:
     """Explicit (t, b, l, r) padding of a conv or pool node for its input shape."""
@@ -104,14 +112,14 @@ def _input(node: LayerNode) -> nn.Module:
 def _conv2d(node: LayerNode) -> nn.Module:
     a = node.attrs
     return L.Conv2d(node.in_shapes[0][0], a["out"], pair(a["kernel"]), groups=a["groups"],
-                    bias=a["bias"], act=activation(a.get("act")), **_conv_common(node))
+                    bias=a["bias"], act=_fused(a), **_conv_common(node))
 
 
 @builds("depthwise_conv2d")
 def _depthwise(node: LayerNode) -> nn.Module:
     a, c = node.attrs, node.in_shapes[0][0]
     return L.Conv2d(c, c * a["multiplier"], pair(a["kernel"]), groups=c, bias=a["bias"],
-                    act=activation(a.get("act")), **_conv_common(node))
+                    act=_fused(a), **_conv_common(node))
 
 
 @builds("separable_conv2d")
@@ -119,7 +127,7 @@ def _separable(node: LayerNode) -> nn.Module:
     a = node.attrs
     return L.SeparableConv2d(node.in_shapes[0][0], a["out"], pair(a["kernel"]),
                              multiplier=a["multiplier"], bias=a["bias"],
-                             act=activation(a.get("act")), **_conv_common(node))
+                             act=_fused(a), **_conv_common(node))
 
 
 @builds("conv2d_table")
@@ -127,13 +135,13 @@ def _conv2d_table(node: LayerNode) -> nn.Module:
     a = node.attrs
     stride = pair(a.get("stride", 1))
     return L.TableConv2d(a["table"], pair(a["kernel"]), stride=stride, bias=a["bias"],
-                         pads=window_pads(node, stride), act=activation(a.get("act")))
+                         pads=window_pads(node, stride), act=_fused(a))
 
 
 @builds("linear")
 def _linear(node: LayerNode) -> nn.Module:
     a = node.attrs
-    return L.Linear(node.in_shapes[0][0], a["out"], bias=a["bias"], act=activation(a.get("act")))
+    return L.Linear(node.in_shapes[0][0], a["out"], bias=a["bias"], act=_fused(a))
 
 
 @builds("rbf")
@@ -277,7 +285,12 @@ def _reshape(node: LayerNode) -> nn.Module:
 
 @builds("dropout")
 def _dropout(node: LayerNode) -> nn.Module:
-    return nn.Dropout(node.attrs["rate"])  # the identity in eval mode
+    return nn.Dropout(node.attrs["rate"], node.attrs["inplace"])  # the identity in eval mode
+
+
+@builds("stochastic_depth")
+def _stochastic_depth(node: LayerNode) -> nn.Module:
+    return P.StochasticDepth(node.attrs["rate"])
 
 
 @builds("zero_pad2d")

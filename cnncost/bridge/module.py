@@ -6,8 +6,10 @@ and its ``named_modules()`` name is exactly the node name, so fvcore's per-modul
 analytic rows by name. Intermediate scopes are plain ``Scope`` containers that are never called.
 
 The forward follows the graph: nodes run in the graph's topological order, each reading its
-inputs by name; a tensor is dropped after its last consumer (as ``cnncost.cost.memory`` assumes),
-and the graph outputs are returned (one tensor, or a tuple in ``graph.outputs`` order).
+inputs by name; a tensor is dropped after its last consumer and after the last node of every
+dotted scope that reads it (a block keeps what it was called with until it returns, as nested
+nn.Modules do: ``cnncost.graph.scopes``; the eager memory model assumes the same), and the graph
+outputs are returned (one tensor, or a tuple in ``graph.outputs`` order).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import Tensor, nn
 
 from cnncost.bridge.builders import build_layer
 from cnncost.graph.layergraph import LayerGraph
+from cnncost.graph.scopes import scope_holds
 
 #: ``around(name, call)`` wraps one node's call (``call()`` runs the node and returns its output);
 #: the profiler times nodes with it.
@@ -70,6 +73,10 @@ class GraphModule(nn.Module):
             for src in graph.inputs_of(name):
                 last_use[src] = position[name]
         keep = set(self.output_names)
+        releases = scope_holds(graph)
+        #: per step, the values whose last enclosing block ends there (see cnncost.graph.scopes)
+        self.scope_frees: tuple[tuple[str, ...], ...] = tuple(releases.get(name, ())
+                                                              for name in order)
         self.frees: tuple[tuple[str, ...], ...] = tuple(
             tuple(src for src in dict.fromkeys(graph.inputs_of(name))
                   if last_use[src] == position[name] and src not in keep)
@@ -103,7 +110,13 @@ class GraphModule(nn.Module):
                             f"({', '.join(self.input_names)}), got {len(inputs)}")
         given = dict(zip(self.input_names, inputs))
         values: dict[str, Tensor] = {}
-        for (name, sources), frees in zip(self.steps, self.frees):
+        pending: dict[str, int] = {}
+        for scope_frees in self.scope_frees:
+            for src in scope_frees:
+                pending[src] = pending.get(src, 0) + 1
+        scoped: dict[str, Tensor] = {}  # what enclosing blocks were called with
+        for (name, sources), frees, scope_frees in zip(self.steps, self.frees,
+                                                       self.scope_frees):
             module = self.leaf(name)
             args = [values[s] for s in sources] if sources else [given[name]]
 
@@ -112,8 +125,14 @@ class GraphModule(nn.Module):
 
             values[name] = call() if around is None else around(name, call)
             del args, call
+            if name in pending:
+                scoped[name] = values[name]
             for src in frees:
                 del values[src]
+            for src in scope_frees:
+                pending[src] -= 1
+                if not pending[src]:
+                    del scoped[src]
         outputs = tuple(values[name] for name in self.output_names)
         return outputs[0] if len(outputs) == 1 else outputs
 

@@ -217,6 +217,27 @@ class ChannelShuffle(nn.Module):
         return y.reshape(n, c, *rest)
 
 
+class StochasticDepth(nn.Module):
+    """torchvision's ``stochastic_depth(x, p, "row", training)``: per sample, zero the input
+    with probability p and scale the rest by 1 / (1 - p), in training; the identity otherwise."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        survival = 1.0 - self.rate
+        noise = x.new_empty([x.shape[0]] + [1] * (x.dim() - 1)).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
 class Reshape(nn.Module):
     def __init__(self, shape: Sequence[int]) -> None:
         super().__init__()

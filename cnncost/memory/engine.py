@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,7 @@ class Simulator:
             span.peak = self.live
 
     def hold(self, v: Val, key: tuple[Any, ...]) -> None:
+        assert not v.storage.freed, f"{v} is used after its storage was freed"
         v.storage.holders.add(key)
 
     def release(self, v: Val, key: tuple[Any, ...]) -> None:
@@ -149,6 +150,7 @@ class Simulator:
         if key in holders:
             holders.discard(key)
             if not holders:
+                v.storage.freed = True
                 self._change(v.storage, -v.storage.nbytes, "free " + v.storage.label)
 
     def _change(self, storage: Storage, delta: int, label: str) -> None:
@@ -272,12 +274,12 @@ class Simulator:
             self.layer = node.layer
             span = self.phases["backward"].layers.setdefault(node.layer, LayerSpan(self.live))
             span.peak = max(span.peak, self.live)
-            for nxt, slot, grad in self._run(node):
+            for nxt, slot, grad, key in self._run(node):
                 if nxt is None:
-                    self.release(grad, ("out", id(grad)))
+                    self.release(grad, key)
                     continue
                 self._put(nxt, slot, grad)
-                self.release(grad, ("out", id(grad)))
+                self.release(grad, key)
                 nxt.dependencies -= 1
                 if nxt.dependencies == 0:
                     heapq.heappush(ready, (-nxt.seq, next(tiebreak), nxt))
@@ -316,7 +318,7 @@ class Simulator:
         node.buffer[slot] = total
         self.hold(total, key)
 
-    def _run(self, node: GradNode) -> Iterator[tuple[GradNode | None, int, Val]]:
+    def _run(self, node: GradNode) -> list[tuple[GradNode | None, int, Val, tuple[Any, ...]]]:
         grads = list(node.buffer)
         back = Back(self, node, grads)
         for i, g in enumerate(grads):
@@ -325,19 +327,21 @@ class Simulator:
         node.buffer = []
         node.backward(back)
         given = back.given
-        for _, v in given:
-            self.hold(v, ("out", id(v)))
-        back.finish()
-        out: list[tuple[GradNode | None, int, Val]] = []
+        for k, v in given:
+            self.hold(v, ("out", k, id(v)))
+        back.finish_apply()
+        out: list[tuple[GradNode | None, int, Val, tuple[Any, ...]]] = []
         for k, v in given:
             v = self._validate(node, k, v)
             target = node.inputs[k]
             nxt = self._edge(target)
-            out.append((nxt, self._slot(nxt, target) if nxt is not None else 0, v))
+            out.append((nxt, self._slot(nxt, target) if nxt is not None else 0, v,
+                        ("out", k, id(v))))
+        back.finish()
         if node.param is None:
             for i, v in enumerate(node.saved):
                 self.release(v, ("saved", node.seq, i))
-        yield from out
+        return out
 
     def _validate(self, node: GradNode, k: int, v: Val) -> Val:
         """``validate_outputs``: a broadcast input's gradient is summed to its shape, a gradient
@@ -348,8 +352,8 @@ class Simulator:
         label = "sum_to" if v.numel != target.numel else "_to_copy"
         w = self.alloc_val(node.layer, label, target.numel, target.dtype, "backward")
         self.after_op()
-        self.hold(w, ("out", id(w)))
-        self.release(v, ("out", id(v)))
+        self.hold(w, ("out", k, id(w)))
+        self.release(v, ("out", k, id(v)))
         return w
 
     def accumulate(self, node: GradNode, grad: Val) -> None:

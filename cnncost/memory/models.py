@@ -21,6 +21,7 @@ from math import prod
 
 from cnncost.errors import OpArgumentError, Problem, SpecError, UsageError
 from cnncost.graph.layergraph import LayerGraph
+from cnncost.graph.scopes import scope_holds
 from cnncost.memory import engine as E
 from cnncost.memory.optim import IMPLEMENTATIONS, OPTIMIZERS, default_implementation, optimizer_step
 from cnncost.memory.program import ELEMENT_BYTES, Back, Prog, Val, grads_like, pass_grad
@@ -163,7 +164,8 @@ def _consumers(sim: E.Simulator, graph: LayerGraph) -> None:
 
 
 def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dict[str, Val]:
-    """``GraphModule.run``: topological order, each output dropped after its last consumer."""
+    """``GraphModule.run``: topological order, each output dropped after its last consumer and
+    the end of every block that reads it (``cnncost.graph.scopes``)."""
     order = graph.topo_order()
     position = {name: i for i, name in enumerate(order)}
     last_use: dict[str, int] = {}
@@ -171,6 +173,12 @@ def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dic
         for src in graph.inputs_of(name):
             last_use[src] = position[name]
     keep = set(graph.outputs)
+    releases = scope_holds(graph)
+    pending: dict[str, int] = {}
+    for srcs in releases.values():
+        for src in srcs:
+            pending[src] = pending.get(src, 0) + 1
+    scoped: dict[str, Val] = {}
     values: dict[str, Val] = {}
     for name in order:
         node = graph.node(name)
@@ -184,9 +192,16 @@ def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dic
         prog.release_result(out)
         sim.producer_of[id(out.storage)] = name
         values[name] = out
+        if name in pending:  # a block that reads it keeps it until the block returns
+            scoped[name] = out
+            sim.hold(out, ("scope", name))
         for src in dict.fromkeys(node.inputs):
             if last_use[src] == position[name] and src not in keep:
                 sim.release(values.pop(src), ("graph", src))
+        for src in releases.get(name, ()):
+            pending[src] -= 1
+            if not pending[src]:
+                sim.release(scoped.pop(src), ("scope", src))
         span.after = sim.live
     return {name: values[name] for name in graph.outputs}
 
@@ -230,7 +245,9 @@ def _loss(sim: E.Simulator, graph: LayerGraph, outputs: dict[str, Val], labels: 
     sim.begin_layer("loss", "loss")
     prog = Prog(sim, "loss", OpContext({}, ()), list(outputs.values()))
     total: Val | None = None
+    term: Val | None = None
     for name, out in outputs.items():
+        previous = term
         shape = graph.node(name).out_shape
         if len(shape) == 1:
             (logits,) = prog.autocast("cross_entropy", [out])
@@ -241,10 +258,15 @@ def _loss(sim: E.Simulator, graph: LayerGraph, outputs: dict[str, Val], labels: 
                            grad=grads_like(0, label="nll_loss_backward"))
         else:
             term = prog.op("mean", [out], [(1, out.dtype)], grad=_mean_all_grad)
+        if previous is not None and previous is not total:
+            prog.drop(previous)  # the name `term` is rebound
         if total is None:
             total = term
         else:
+            old = total
             total = prog.op("add", [total, term], [(1, total.dtype)], grad=pass_grad(0, 1))
+            if old is not term:
+                prog.drop(old)  # the name `loss` is rebound
     assert total is not None
     prog.finish(total)
     sim.hold(total, ("loss",))

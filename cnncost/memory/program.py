@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import TYPE_CHECKING, Any
 
-from cnncost.ops.registry import OpContext
-
 if TYPE_CHECKING:
     from cnncost.memory.engine import Simulator
+    from cnncost.ops.registry import OpContext
 
 #: Bytes per element of every dtype a tensor of the simulation can have.
 ELEMENT_BYTES: dict[str, int] = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
@@ -38,11 +37,12 @@ _WIDTH = {"float64": 3, "float32": 2, "float16": 1, "bfloat16": 1}
 class Storage:
     """One allocation. ``holders`` are the references that keep it alive (see ``Simulator``)."""
 
-    __slots__ = ("nbytes", "layer", "label", "category", "holders")
+    __slots__ = ("nbytes", "layer", "label", "category", "holders", "freed")
 
     def __init__(self, nbytes: int, layer: str, label: str, category: str) -> None:
         self.nbytes, self.layer, self.label, self.category = nbytes, layer, label, category
         self.holders: set[tuple[Any, ...]] = set()
+        self.freed = False
 
 
 class Val:
@@ -327,6 +327,7 @@ class Back:
         self._grads = grads
         self._locals: dict[int, Val] = {}
         self.given: list[tuple[int, Val]] = []
+        self._incoming = {id(g) for g in grads if g is not None}
         for g in grads:
             if g is not None:
                 self._keep(g)
@@ -368,6 +369,14 @@ class Back:
         for v in vals:
             if self._locals.pop(id(v), None) is not None:
                 self.sim.release(v, ("back", id(self), id(v)))
+
+    def finish_apply(self) -> None:
+        """``apply`` returns: its temporaries die (the incoming gradients live on until the
+        engine's ``call_function`` returns, after ``validate_outputs``)."""
+        for key, v in list(self._locals.items()):
+            if key not in self._incoming:
+                self._locals.pop(key)
+                self.sim.release(v, ("back", id(self), key))
 
     def finish(self) -> None:
         for key, v in list(self._locals.items()):

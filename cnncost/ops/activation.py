@@ -57,7 +57,7 @@ def _canonical(name: str) -> str:
     return canonical
 
 
-def check_activation(name: str | None) -> None:
+def check_activation(name: str | None, inplace: bool = False) -> None:
     """Validate a fused ``act`` attribute: an activation's name, or null / ``''`` for none (specs
     write ``act: "{'relu' if keras else ''}"``).
 
@@ -67,7 +67,11 @@ def check_activation(name: str | None) -> None:
     if name is not None and not isinstance(name, str):
         raise OpArgumentError(f"act must be an activation's name or null, got {name!r}")
     if name:
-        _canonical(name)
+        canonical = _canonical(name)
+        if inplace and canonical not in INPLACE_ACTIVATIONS:
+            raise OpArgumentError(
+                f"{name} has no in-place form in torch; act_inplace needs one of "
+                f"{', '.join(INPLACE_ACTIVATIONS)}")
 
 
 def _per_element(name: str, attrs: Mapping[str, Any]) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnncost.errors import OpArgumentError
-from cnncost.memory.program import Prog, Val, cat_grad, grads_like
+from cnncost.memory.program import Back, Prog, Val, cat_grad, grads_like
 from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
@@ -33,6 +33,9 @@ _DILATION = Attr("pair", 1, "dilation d or [dh, dw]")
 _PADDING = Attr("padding", 0, "'same' (TensorFlow rule), 'valid', p, [ph, pw] or [t, b, l, r]")
 _BIAS = Attr("bool", True, "a learned bias per output channel")
 _ACT = Attr("act", None, "fused activation, costed by the engine on the output")
+_ACT_INPLACE = Attr("bool", False, "run the fused activation in place on the output (torch's "
+                                   "inplace=True; relu, relu6, leaky_relu, hard_sigmoid, swish, "
+                                   "hard_swish)")
 _OUT = Attr("int", doc="output channels")
 _MULTIPLIER = Attr("int", 1, "depthwise channel multiplier m")
 
@@ -44,7 +47,7 @@ def _kernel_area(ctx: OpContext) -> int:
 
 def _spatial_out(ctx: OpContext, op: str) -> tuple[int, int]:
     _, h, w = feature_map(ctx.in_shape, op)
-    check_activation(ctx.attrs.get("act"))
+    check_activation(ctx.attrs.get("act"), ctx.attrs.get("act_inplace", False))
     return Window.from_attrs(ctx.attrs).output_hw((h, w))
 
 
@@ -181,9 +184,10 @@ def convolution_memory(p: Prog, x: Val, weight: Val, bias: Val | None, out_numel
 
 
 def fused_act_memory(p: Prog, y: Val) -> Val:
-    """The fused ``act`` (never in place): the conv's output dies when the module returns."""
+    """The fused ``act`` on the output, in place with ``act_inplace``; out of place the conv's
+    output dies when the module returns."""
     act = p.ctx.attrs.get("act")
-    return activation_memory(p, act, y) if act else y
+    return activation_memory(p, act, y, bool(p.ctx.attrs.get("act_inplace"))) if act else y
 
 
 def _conv_memory(p: Prog) -> Val:
@@ -242,7 +246,7 @@ def _table_memory(p: Prog) -> Val:
         else:  # advanced indexing copies the selected maps (and the index list)
             index = p.const("index", len(row), "int64")
             sel = p.op("index", [x, index], [(p.numel((len(row), hp, wp)), x.dtype)],
-                       grad=grads_like(0, label="index_backward"))
+                       save=[index], grad=_index_grad)
             p.drop(index)
         outs.append(convolution_memory(p, sel, weight, bias, p.numel((maps, positions))))
     if len(outs) == 1:
@@ -250,6 +254,14 @@ def _table_memory(p: Prog) -> Val:
     args = p.autocast("cat", outs)
     y = p.op("cat", args, [(p.out_numel, args[0].dtype)], grad=cat_grad)
     return fused_act_memory(p, y)
+
+
+def _index_grad(b: Back) -> None:
+    """``index_backward``: ``new_zeros`` then an out-of-place ``index_put``."""
+    zeros = b.like(0, "new_zeros")
+    put = b.like(0, "index_put")
+    b.drop(zeros)
+    b.give(0, put)
 
 
 define(OpDef(
@@ -260,7 +272,7 @@ define(OpDef(
     family="conv",
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "dilation": _DILATION,
            "groups": Attr("int", 1, "channel groups g (must divide C and out)"), "bias": _BIAS,
-           "padding": _PADDING, "act": _ACT},
+           "padding": _PADDING, "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_conv2d_infer, params=_conv2d_params, arithmetic=_conv2d_arithmetic,
     weighted=True, **_conventions(_conv2d_arithmetic), memory=_conv_memory,
 ))
@@ -272,7 +284,7 @@ define(OpDef(
         "costed separately by the engine.",
     family="conv",
     attrs={"multiplier": _MULTIPLIER, "kernel": _KERNEL, "stride": _STRIDE,
-           "dilation": _DILATION, "bias": _BIAS, "padding": _PADDING, "act": _ACT},
+           "dilation": _DILATION, "bias": _BIAS, "padding": _PADDING, "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_depthwise_infer, params=_depthwise_params, arithmetic=_depthwise_arithmetic,
     weighted=True, **_conventions(_depthwise_arithmetic), memory=_conv_memory,
 ))
@@ -285,7 +297,7 @@ define(OpDef(
         "between the two convs. The fused act is costed separately by the engine.",
     family="conv",
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "dilation": _DILATION,
-           "multiplier": _MULTIPLIER, "bias": _BIAS, "padding": _PADDING, "act": _ACT},
+           "multiplier": _MULTIPLIER, "bias": _BIAS, "padding": _PADDING, "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_separable_infer, params=_separable_params, arithmetic=_separable_arithmetic,
     weighted=True, **_conventions(_separable_arithmetic), memory=_separable_memory,
 ))
@@ -300,7 +312,7 @@ define(OpDef(
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "padding": _PADDING,
            "bias": _BIAS,
            "table": Attr("table", doc="table[o]: the input channels read by output map o"),
-           "act": _ACT},
+           "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_table_infer, params=_table_params, arithmetic=_table_arithmetic,
     weighted=True, **_conventions(_table_arithmetic), memory=_table_memory,
 ))

@@ -61,7 +61,7 @@ def _add_memory(p: Prog) -> Val:
     if p.ctx.attrs.get("inplace"):
         out = xs[0]
         for x, s in zip(xs[1:], scales[1:]):
-            out = p.inplace("add_", out, [x], grad=pass_grad(0) if s == 1 else _scaled_add_grad)
+            out = p.inplace("add_", out, [x], grad=pass_grad(0, 1) if s == 1 else _scaled_add_grad)
         return out
     out = xs[0] if scales[0] == 1 else p.op("mul", [xs[0]], [(xs[0].numel, xs[0].dtype)],
                                             grad=scalar_grad)

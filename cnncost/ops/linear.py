@@ -32,7 +32,7 @@ def _features(ctx: OpContext, op: str) -> int:
 
 def _linear_infer(ctx: OpContext) -> Shape:
     _features(ctx, "linear")
-    check_activation(ctx.attrs.get("act"))
+    check_activation(ctx.attrs.get("act"), ctx.attrs.get("act_inplace", False))
     return (positive("out", ctx.attrs["out"]),)
 
 
@@ -72,7 +72,7 @@ def _linear_memory(p: Prog) -> Val:
     y = p.op("addmm" if b else "mm", [*b, xc, wt], [(p.out_numel, xc.dtype)], save=[xc, wt],
              grad=_addmm_grad)
     act = a.get("act")
-    return activation_memory(p, act, y) if act else y
+    return activation_memory(p, act, y, bool(a.get("act_inplace"))) if act else y
 
 
 def _rbf_memory(p: Prog) -> Val:
@@ -91,12 +91,12 @@ def _rbf_memory(p: Prog) -> Val:
 
 
 def _pow2_grad(b: Back) -> None:
-    """``pow_backward`` for exponent 2: ``grad * (2 * self.pow(1))``, three temporaries."""
-    one = b.like(0, "pow")
-    two = b.like(0, "mul")
-    b.drop(one)
+    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
+    temporaries die after the product exists."""
+    power = b.like(0, "pow")
+    scaled = b.like(0, "mul")
     out = b.like(0, "mul")
-    b.drop(two)
+    b.drop(scaled, power)
     b.give(0, out)
 
 
@@ -114,7 +114,9 @@ define(OpDef(
     family="linear",
     attrs={"out": Attr("int", doc="output features"),
            "bias": Attr("bool", True, "a learned bias per output"),
-           "act": Attr("act", None, "fused activation, costed by the engine on the output")},
+           "act": Attr("act", None, "fused activation, costed by the engine on the output"),
+           "act_inplace": Attr("bool", False, "run the fused activation in place (torch's "
+                                              "inplace=True)")},
     infer=_linear_infer, params=_linear_params, arithmetic=_linear_arithmetic,
     weighted=True,
     fvcore=lambda ctx: _linear_arithmetic(ctx).macs,

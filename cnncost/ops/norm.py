@@ -173,8 +173,9 @@ def _lrn_calls(p: Prog, x: Val) -> Val:
     pooled = p.op("avg_pool", [padded_in], [(x.numel, padded_in.dtype)], save=[padded_in],
                   grad=grads_like(0, label="avg_pool_backward"))
     p.drop(padded, padded_in)
-    div = p.view(p.view(pooled, label="squeeze"), label="view")
-    p.drop(pooled)
+    squeezed = p.view(pooled, label="squeeze")
+    div = p.view(squeezed, label="view")
+    p.drop(pooled, squeezed)
     scaled = p.op("mul", [div], [(x.numel, div.dtype)], grad=scalar_grad)
     shifted = p.op("add", [scaled], [(x.numel, div.dtype)], grad=pass_grad(0))
     p.drop(scaled)
@@ -185,12 +186,12 @@ def _lrn_calls(p: Prog, x: Val) -> Val:
 
 
 def _pow_grad(b: Back) -> None:
-    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``."""
+    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
+    temporaries die after the product exists."""
     power = b.like(0, "pow")
     scaled = b.like(0, "mul")
-    b.drop(power)
     out = b.like(0, "mul")
-    b.drop(scaled)
+    b.drop(scaled, power)
     b.give(0, out)
 
 

@@ -73,17 +73,55 @@ def _flatten_memory(p: Prog) -> Val:
 
 def _dropout_memory(p: Prog) -> Val:
     """Dropout: the input itself at inference (and at rate 0). In training, CUDA's fused
-    ``native_dropout`` keeps a bool mask; the CPU multiplies by a mask of the input's dtype (an
-    ``empty_like`` scaled in place), which autograd saves."""
+    ``native_dropout`` keeps a bool mask (in place: its output is copied back into the input);
+    the CPU multiplies by a mask of the input's dtype (an ``empty_like`` scaled in place), which
+    autograd saves."""
     x = p.inputs[0]
     if not p.training or p.ctx.attrs["rate"] == 0:
         return x
+    inplace = bool(p.ctx.attrs.get("inplace"))
     if p.device == "cuda":
-        return p.op("native_dropout", [x], [(x.numel, x.dtype), (x.numel, "bool")], save=[1],
-                    grad=grads_like(0, label="native_dropout_backward"))
+        y = p.op("native_dropout", [x], [(x.numel, x.dtype), (x.numel, "bool")], save=[1],
+                 grad=grads_like(0, label="native_dropout_backward"))
+        if not inplace:
+            return y
+        out = p.inplace("copy_", x, [y], grad=_copy_grad)
+        p.drop(y, *p.last_outputs[1:])
+        return out
     mask = p.const("empty_like", x.numel, x.dtype)
-    y = mul_memory(p, x, mask, x.numel)
+    if inplace:
+        y = p.inplace("mul_", x, [mask], save=[mask], grad=_broadcast_mul_grad)
+    else:
+        y = mul_memory(p, x, mask, x.numel)
     p.drop(mask)
+    return y
+
+
+def _copy_grad(b: Back) -> None:
+    """``copy_``'s backward: zeros for the overwritten tensor's history, the incoming gradient
+    for the source."""
+    g = b.grad(0)
+    assert g is not None
+    if b.needs(0):
+        b.give(0, b.like(0, "zeros_like"))
+    b.give(1, g)
+
+
+def _broadcast_mul_grad(b: Back) -> None:
+    g = b.grad(0)
+    assert g is not None
+    b.give(0, b.op("mul", [(g.numel, g.dtype)])[0])
+
+
+def _stochastic_depth_memory(p: Prog) -> Val:
+    """torchvision's ``stochastic_depth`` (mode "row"): the identity at inference; in training a
+    (N, 1, ...) Bernoulli noise (made and scaled in place) times the input, the noise saved."""
+    x = p.inputs[0]
+    if not p.training or p.ctx.attrs["rate"] == 0:
+        return x
+    noise = p.const("empty", p.batch, x.dtype)
+    y = mul_memory(p, x, p.view(noise), x.numel)
+    p.drop(noise)
     return y
 
 
@@ -124,11 +162,24 @@ define(OpDef(
 
 define(OpDef(
     name="dropout",
-    doc="Dropout: the identity at inference (training-time masking is not modelled).",
-    family="shape", attrs={"rate": Attr("float", 0.5, "drop probability in [0, 1)")},
+    doc="Dropout: the identity at inference (training-time masking is not counted as "
+        "arithmetic; its memory is modelled).",
+    family="shape", attrs={"rate": Attr("float", 0.5, "drop probability in [0, 1)"),
+                           "inplace": Attr("bool", False, "torch's inplace=True")},
     infer=_dropout_infer,
     zero_cost="the identity at inference", fvcore=_zero, connections=_zero,
     memory=_dropout_memory,
+))
+
+define(OpDef(
+    name="stochastic_depth",
+    doc="Stochastic depth (Huang et al. 2016; torchvision's StochasticDepth(p, 'row'), Keras' "
+        "Dropout(noise_shape=(None, 1, 1, 1))): drops whole samples of a residual branch in "
+        "training, the identity at inference.",
+    family="shape", attrs={"rate": Attr("float", 0.0, "drop probability per sample in [0, 1)")},
+    infer=_dropout_infer,
+    zero_cost="the identity at inference", fvcore=_zero, connections=_zero,
+    memory=_stochastic_depth_memory,
 ))
 
 define(OpDef(
