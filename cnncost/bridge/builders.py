@@ -156,7 +156,7 @@ def _rbf(node: LayerNode) -> nn.Module:
 def _batch_norm(node: LayerNode) -> nn.Module:
     a = node.attrs
     return P.BatchNorm(node.in_shapes[0][0], eps=a["epsilon"], center=a["center"],
-                       scale=a["scale"])
+                       scale=a["scale"], counter=a["counter"])
 
 
 @builds("layer_norm")

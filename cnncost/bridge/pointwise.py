@@ -27,23 +27,28 @@ def _per_channel(t: Tensor, rank: int) -> Tensor:
 
 class BatchNorm(nn.Module):
     """Batch normalisation with independent ``center`` / ``scale``: ``weight`` (scale) and ``bias``
-    (center) are parameters or None, ``running_mean`` / ``running_var`` are buffers (no
-    ``num_batches_tracked``). ``F.batch_norm`` with a None weight is what fvcore's handle reads as
+    (center) are parameters or None, ``running_mean`` / ``running_var`` are buffers, and
+    ``num_batches_tracked`` one too with ``counter`` (torch's BatchNorm2d has it; Keras has none). ``F.batch_norm`` with a None weight is what fvcore's handle reads as
     'no affine' (numel x 1 instead of x 2). Any rank (N, C, ...)."""
 
     running_mean: Tensor
     running_var: Tensor
 
     def __init__(self, channels: int, *, eps: float, center: bool, scale: bool,
-                 momentum: float = 0.1) -> None:
+                 momentum: float = 0.1, counter: bool = False) -> None:
         super().__init__()
         self.eps, self.momentum = eps, momentum
         self.weight = nn.Parameter(torch.ones(channels)) if scale else None
         self.bias = nn.Parameter(torch.zeros(channels)) if center else None
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
+        if counter:  # as torch's BatchNorm2d: a step counter, incremented in training
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
+        counter = getattr(self, "num_batches_tracked", None)
+        if self.training and counter is not None:
+            counter.add_(1)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             self.training, self.momentum, self.eps)
 

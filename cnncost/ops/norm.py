@@ -68,6 +68,8 @@ def _batch_norm_memory(p: Prog) -> Val:
     affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
     p.param(c, trainable=False)  # running mean
     p.param(c, trainable=False)  # running variance
+    if p.ctx.attrs["counter"]:
+        p.param(1, trainable=False, dtype="int64")  # num_batches_tracked (add_(1): in place)
     ins = [x, *affine]
     stats = _stats_dtype(p, x)
     if not p.training:
@@ -95,7 +97,9 @@ define(OpDef(
         "C*(center + scale), non-trainable 2C (moving mean and variance); other 2*N_in. "
         "fvcore counts N_in*(2 if scale else 1). Training-mode statistics are not modelled.",
     family="norm",
-    attrs={"center": _CENTER, "scale": _SCALE, "epsilon": _EPSILON},
+    attrs={"center": _CENTER, "scale": _SCALE, "epsilon": _EPSILON,
+           "counter": Attr("bool", False, "torch's num_batches_tracked: an int64 step counter "
+                                          "buffer (memory only; not a parameter)")},
     infer=lambda ctx: _checked("batch_norm", ctx, ctx.attrs["epsilon"]),
     params=lambda ctx: Params(ctx.in_shape[0] * _affine_count(ctx, "center", "scale"),
                               2 * ctx.in_shape[0]),
