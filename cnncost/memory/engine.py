@@ -199,7 +199,8 @@ class Simulator:
         record = self.saved_by_layer.setdefault(layer, {})
         for i, v in enumerate(saved):
             self.hold(v, ("saved", node.seq, i))
-            record[id(v.storage)] = v.storage.nbytes
+            if v.storage.category not in ("weights", "buffers"):  # not activations
+                record[id(v.storage)] = v.storage.nbytes
         return node
 
     def check_inplace(self, layer: str, label: str, target: Val) -> None:

@@ -249,13 +249,16 @@ def _loss(sim: E.Simulator, graph: LayerGraph, outputs: dict[str, Val], labels: 
     for name, out in outputs.items():
         previous = term
         shape = graph.node(name).out_shape
-        if len(shape) == 1:
-            (logits,) = prog.autocast("cross_entropy", [out])
+        if len(shape) == 1:  # cross_entropy = nll_loss(log_softmax(out)), each autocast
+            (logits,) = prog.autocast("cross_entropy", [out])  # held until the loss returns
             logp = prog.op("_log_softmax", [logits], [(logits.numel, logits.dtype)], save=[0],
                            grad=grads_like(0, label="_log_softmax_backward_data"))
-            term = prog.op("nll_loss_forward", [logp, labels],
-                           [(1, logp.dtype), (1, logp.dtype)], save=[logp, labels, 1],
+            (logp_in,) = prog.autocast("nll_loss", [logp])
+            term = prog.op("nll_loss_forward", [logp_in, labels],
+                           [(1, logp_in.dtype), (1, logp_in.dtype)], save=[logp_in, labels, 1],
                            grad=grads_like(0, label="nll_loss_backward"))
+            prog.drop(*{id(v): v for v in (logits, logp, logp_in) if v not in (out, term)}
+                      .values())
         else:
             term = prog.op("mean", [out], [(1, out.dtype)], grad=_mean_all_grad)
         if previous is not None and previous is not total:

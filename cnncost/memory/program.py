@@ -114,13 +114,13 @@ class AutocastPolicy:
 
 _CUDA_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
-    fp32=frozenset({"softmax", "log_softmax", "layer_norm", "pow", "sum", "cross_entropy",
-                    "nll_loss", "exp", "log", "rsqrt", "reciprocal"}),
+    fp32=frozenset({"softmax", "layer_norm", "pow", "sum", "nll_loss", "exp", "log", "rsqrt",
+                    "reciprocal"}),
     promote=frozenset({"cat", "stack", "addcmul", "addcdiv"}),
 )
 _CPU_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
-    fp32=frozenset({"avg_pool3d", "nll_loss", "cross_entropy"}),
+    fp32=frozenset({"avg_pool3d", "cross_entropy"}),
     promote=frozenset({"cat", "stack"}),
 )
 
