@@ -20,13 +20,15 @@ from cnncost.cost.result import CostReport, DocumentedFigure
 from cnncost.errors import UsageError
 from cnncost.graph.expand import expand
 from cnncost.graph.layergraph import LayerGraph
+from cnncost.memory.models import MemoryConfig, analyze_memory
+from cnncost.memory.report import MemoryReport
 from cnncost.spec.loader import LoadedSpec, load_spec
 from cnncost.spec.params import Bindings, resolve_params
 
 #: Names of the counting conventions (``--convention``).
 CONVENTIONS: tuple[str, ...] = tuple(_CONVENTIONS)
 
-__all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "json_schema", "load",
+__all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "json_schema", "load", "memory",
            "parse_overrides", "parse_spec_ref", "validate", "variants"]
 
 
@@ -71,6 +73,29 @@ def analyze(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         overrides=dict(overrides or {}), params=bindings.params,
         documented=documented_figures(loaded, bindings.variant), spec_file=str(loaded.file))
     return analyze_graph(graph, meta, convention=convention, batch=batch, dtype=dtype)
+
+
+def memory(spec: str | Path | LoadedSpec, config: MemoryConfig | None = None, *,
+           variant: str | None = None,
+           overrides: Mapping[str, Any] | None = None) -> MemoryReport:
+    """What the network holds at inference or in a training step (``cnncost.memory.models``).
+
+    Example:
+        >>> api.memory("specs/resnet.yaml@resnet50", MemoryConfig(mode="training", batch=64,
+        ...            optimizer="adam", precision="bfloat16-autocast")).peak_bytes
+
+    Raises:
+        UsageError: an invalid config.
+        FileAccessError: the file cannot be read.
+        SpecError: the spec, variant or overrides are invalid, or an in-place operator
+            conflicts with another reader of its input.
+    """
+    path: str | Path | LoadedSpec = spec
+    if isinstance(spec, (str, Path)):
+        path, ref_variant = parse_spec_ref(str(spec))
+        variant = variant or ref_variant
+    graph, _ = build_graph(path, variant=variant, overrides=overrides)
+    return analyze_memory(graph, config or MemoryConfig())
 
 
 def documented_figures(loaded: LoadedSpec, variant: str | None) -> tuple[DocumentedFigure, ...]:

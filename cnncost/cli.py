@@ -74,6 +74,45 @@ ExactOption = Annotated[bool, typer.Option(
     "--exact", help="Table: exact integers instead of 1.50 G / 6.62 M.")]
 
 
+ModeOption = Annotated[str, typer.Option(
+    "--mode", help="Memory of an inference forward or of a training step: inference or training.")]
+OptimizerOption = Annotated[str, typer.Option(
+    "--optimizer", help="Training: sgd, sgd_momentum, adam or adamw.")]
+PrecisionOption = Annotated[str, typer.Option(
+    "--precision", help="Training: float32, bf16 (bfloat16-autocast) or fp16 (float16-autocast).")]
+MemoryModelOption = Annotated[str, typer.Option(
+    "--memory-model", help="eager (what eager PyTorch allocates), liveness or sum.")]
+MemoryDeviceOption = Annotated[str, typer.Option(
+    "--memory-device", help="Whose dispatch and allocator the memory follows: cuda or cpu.")]
+ImplementationOption = Annotated[str | None, typer.Option(
+    "--optimizer-impl",
+    help="foreach, for_loop or fused (default: PyTorch's for the memory device).")]
+
+
+def _memory_config(mode: str, batch: int, dtype: str, precision: str, optimizer: str,
+                   model: str, device: str, implementation: str | None) -> Any:
+    """The MemoryConfig of the memory options (validated).
+
+    Raises:
+        UsageError: an unknown name or an impossible combination.
+    """
+    from cnncost.memory.models import PRECISION_ALIASES, MemoryConfig
+
+    precision = PRECISION_ALIASES.get(precision, precision)
+    return MemoryConfig(mode=mode, batch=batch, dtype=dtype, precision=precision,
+                        optimizer=optimizer, model=model, device=device,
+                        implementation=implementation).validate()
+
+
+def _memory(path: Path, variant: str | None, overrides: dict[str, Any], config: Any) -> Any:
+    from cnncost import api
+
+    try:
+        return api.memory(path, config, variant=variant, overrides=overrides)
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
+
+
 def _choice(what: str, value: str, choices: Sequence[str]) -> str:
     """Raises: UsageError: ``value`` is not one of ``choices`` (listing them)."""
     if value not in choices:
@@ -151,8 +190,19 @@ def report(
     output: OutputOption = None,
     width: WidthOption = None,
     exact: ExactOption = False,
+    mode: ModeOption = "inference",
+    optimizer: OptimizerOption = "sgd",
+    precision: PrecisionOption = "float32",
+    memory_model: MemoryModelOption = "eager",
+    memory_device: MemoryDeviceOption = "cuda",
+    optimizer_impl: ImplementationOption = None,
+    timeline: Annotated[Path | None, typer.Option(
+        "--timeline", metavar="FILE", dir_okay=False,
+        help="Write the memory timeline: FILE.csv (every allocation and free) or FILE.json "
+             "(the memory report with every event).")] = None,
 ) -> None:
-    """Per-layer and per-block costs of one spec, with totals and the counting convention."""
+    """Per-layer and per-block costs of one spec, with totals, the counting convention and the
+    memory of an inference forward or a training step (--mode)."""
     from cnncost import api
 
     _check_common(dtype, convention, fmt, depth)
@@ -161,15 +211,35 @@ def report(
         raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
     overrides = api.parse_overrides(list(set_ or []))
     result = _analyze(path, variant or ref_variant, overrides, batch, dtype, convention)
+    memory = None
+    if dtype != "int8":  # int8 is a storage format for the figures, not a module dtype
+        config = _memory_config(mode, batch, dtype, precision, optimizer, memory_model,
+                                memory_device, optimizer_impl)
+        memory = _memory(path, variant or ref_variant, overrides, config)
+    elif mode != "inference" or timeline:
+        raise UsageError("--dtype int8 has no memory model; use float32, float16 or bfloat16")
+    if timeline is not None and memory is not None:
+        from cnncost.report.memory import write_timeline
+
+        write_timeline(memory, timeline)
+        typer.echo(f"wrote {timeline}", err=True)
     if fmt == "table":
+        from rich.console import Group
+
         from cnncost.report.table import render_report
 
-        _emit_rich(render_report(result, depth=depth, exact=exact), output, width)
+        parts = [render_report(result, depth=depth, exact=exact)]
+        if memory is not None:
+            from cnncost.report.memory import render_memory
+
+            parts.append(render_memory(memory, exact=exact))
+        _emit_rich(Group(*parts), output, width)
         return
     from cnncost.report import formats
 
-    text = {"json": lambda: formats.to_json(result), "csv": lambda: formats.to_csv(result),
-            "markdown": lambda: formats.to_markdown(result, depth=depth)}[fmt]()
+    text = {"json": lambda: formats.to_json(result, memory=memory),
+            "csv": lambda: formats.to_csv(result),
+            "markdown": lambda: formats.to_markdown(result, depth=depth, memory=memory)}[fmt]()
     _emit(text, output)
 
 
@@ -189,13 +259,25 @@ def diff(
     output: OutputOption = None,
     width: WidthOption = None,
     exact: ExactOption = False,
+    mode: ModeOption = "inference",
+    optimizer: OptimizerOption = "sgd",
+    precision: PrecisionOption = "float32",
+    memory_model: MemoryModelOption = "eager",
+    memory_device: MemoryDeviceOption = "cuda",
+    optimizer_impl: ImplementationOption = None,
 ) -> None:
-    """Compare two specs or variants block by block (B relative to A)."""
+    """Compare two specs or variants block by block (B relative to A), and their memory
+    (--mode inference or training)."""
     from cnncost import api
     from cnncost.report import diff as diffs
 
     _check_common(dtype, convention, fmt, depth)
+    config = None
+    if dtype != "int8":
+        config = _memory_config(mode, batch, dtype, precision, optimizer, memory_model,
+                                memory_device, optimizer_impl)
     sides = []
+    memories = []
     for ref, items in ((a, set_a or []), (b, set_b or [])):
         path, variant = api.parse_spec_ref(ref)
         overrides = api.parse_overrides(list(items))
@@ -203,10 +285,26 @@ def diff(
         if items:
             label += " [" + ", ".join(items) + "]"
         sides.append((label, _analyze(path, variant, overrides, batch, dtype, convention)))
+        if config is not None:
+            memories.append(_memory(path, variant, overrides, config))
     (label_a, report_a), (label_b, report_b) = sides
     result = diffs.diff_reports(report_a, report_b, label_a=label_a, label_b=label_b)
     if fmt == "table":
-        _emit_rich(diffs.render_diff(result, depth=depth, exact=exact), output, width)
+        from rich.console import Group
+
+        parts = [diffs.render_diff(result, depth=depth, exact=exact)]
+        if memories:
+            from cnncost.report.memory import render_memory_diff
+
+            parts.append(render_memory_diff(*memories, (label_a, label_b), exact=exact))
+        _emit_rich(Group(*parts), output, width)
+        return
+    if fmt == "json" and memories:
+        from cnncost.report.memory import diff_rows
+
+        data = json.loads(diffs.diff_to_json(result))
+        data["memory"] = diff_rows(*memories)
+        _emit(json.dumps(data, indent=2) + "\n", output)
         return
     text = {"json": lambda: diffs.diff_to_json(result), "csv": lambda: diffs.diff_to_csv(result),
             "markdown": lambda: diffs.diff_to_markdown(result, depth=depth)}[fmt]()
@@ -261,6 +359,12 @@ def check(
     all_layers: Annotated[bool, typer.Option(
         "--all-layers", help="Show every layer, not only the differing ones.")] = False,
     width: WidthOption = None,
+    memory: Annotated[bool, typer.Option(
+        "--memory/--no-memory",
+        help="Compare the eager memory model with PyTorch's MemTracker (inference, a training "
+             "forward on fake CUDA tensors, two training steps on fake CPU tensors).")] = True,
+    optimizer: OptimizerOption = "sgd",
+    precision: PrecisionOption = "float32",
 ) -> None:
     """Build the spec as a torch module and prove the analytic numbers layer by layer.
 
@@ -283,11 +387,120 @@ def check(
     console = Console(width=width or (None if sys.stdout.isatty() else 120), highlight=False,
                       emoji=False)
     try:
+        from cnncost.memory.models import PRECISION_ALIASES
+
         code = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
-                         dtype=dtype, fmt=fmt, console=console, all_layers=all_layers)
+                         dtype=dtype, fmt=fmt, console=console, all_layers=all_layers,
+                         memory=memory, optimizer=optimizer,
+                         precision=PRECISION_ALIASES.get(precision, precision))
     except SpecError as err:
         raise _SpecErrorIn(spec, err) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def fit(
+    spec: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    variant: Annotated[str | None, typer.Option(
+        "--variant", help="Variant name (or write SPEC@VARIANT).")] = None,
+    set_: SetOption = None,
+    device_name: Annotated[str | None, typer.Option(
+        "--device-name", metavar="NAME",
+        help="An accelerator of the device table (cnncost fit --list-devices).")] = None,
+    memory_size: Annotated[str | None, typer.Option(
+        "--memory", metavar="SIZE", help="The memory to fit in: 80GiB, 24GB, 16000MiB ...")
+    ] = None,
+    reserve: Annotated[str, typer.Option(
+        "--reserve", metavar="SIZE",
+        help="Kept for the CUDA context and library workspaces (cuBLAS, cuDNN).")] = "1GiB",
+    headroom: Annotated[str, typer.Option(
+        "--headroom", metavar="FRACTION",
+        help="Kept for what the driver reserves and the allocator's fragmentation.")] = "5%",
+    resolution: Annotated[bool, typer.Option(
+        "--resolution", help="Fit the largest resolution at --batch instead of the batch.")
+    ] = False,
+    param: Annotated[str, typer.Option(
+        "--param", metavar="NAME", help="With --resolution: the spec parameter to scale.")
+    ] = "resolution",
+    step: Annotated[int, typer.Option(
+        "--step", min=1, metavar="N", help="With --resolution: multiples of N.")] = 32,
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    mode: ModeOption = "training",
+    optimizer: OptimizerOption = "sgd",
+    precision: PrecisionOption = "float32",
+    memory_device: MemoryDeviceOption = "cuda",
+    optimizer_impl: ImplementationOption = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    list_devices: Annotated[bool, typer.Option(
+        "--list-devices", help="List the device table and exit.")] = False,
+) -> None:
+    """The largest batch (or resolution) whose eager-memory peak fits a device.
+
+    Training by default (--mode inference for serving). The budget is the device's memory less a
+    headroom and a reserve, both printed and settable. Exit 1 when not even batch 1 fits.
+    """
+    from cnncost.memory.devices import DEVICES
+    from cnncost.report.fit import fit_text, fit_to_json, list_devices_text
+
+    if list_devices:
+        _emit(list_devices_text(), None)
+        return
+    if spec == "":
+        raise UsageError("give a spec")
+    fmt = _choice("format", fmt, ("table", "json"))
+    result = _fit(spec, variant, set_, device_name, memory_size, reserve, headroom, resolution,
+                  param, step, batch, dtype, mode, optimizer, precision, memory_device,
+                  optimizer_impl, DEVICES)
+    _emit(fit_to_json(result) if fmt == "json" else fit_text(result), None)
+
+
+def _fit(spec: str, variant: str | None, set_: list[str] | None, device_name: str | None,
+         memory_size: str | None, reserve: str, headroom: str, resolution: bool, param: str,
+         step: int, batch: int, dtype: str, mode: str, optimizer: str, precision: str,
+         memory_device: str, optimizer_impl: str | None, devices: dict[str, Any]) -> Any:
+    from cnncost import api
+    from cnncost.memory import fit as F
+
+    if (device_name is None) == (memory_size is None):
+        raise UsageError("give exactly one of --device-name NAME and --memory SIZE "
+                         "(cnncost fit --list-devices lists the names)")
+    if device_name is not None:
+        if device_name not in devices:
+            raise UsageError(f"unknown device {device_name!r}; choose from "
+                             f"{', '.join(devices)} (or give --memory SIZE)")
+        capacity = devices[device_name].memory_bytes
+    else:
+        assert memory_size is not None
+        capacity = F.parse_size(memory_size)
+    budget = F.Budget(capacity, F.parse_size(reserve) if reserve.strip() not in ("0", "")
+                      else 0, F.parse_fraction(headroom), device_name)
+    path, ref_variant = api.parse_spec_ref(spec)
+    if ref_variant and variant and ref_variant != variant:
+        raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
+    variant = variant or ref_variant
+    overrides = api.parse_overrides(list(set_ or []))
+    config = _memory_config(mode, batch, dtype, precision, optimizer, "eager", memory_device,
+                            optimizer_impl)
+    try:
+        loaded = api.load(path)
+        graph, bindings = api.build_graph(loaded, variant=variant, overrides=overrides)
+        if not resolution:
+            return F.fit_batch(graph, config, budget)
+        if param not in bindings.params:
+            raise UsageError(f"{path.name} has no parameter {param!r} to scale; its parameters: "
+                             f"{', '.join(sorted(bindings.params))} (choose one with --param)")
+        start = bindings.params[param]
+        if not isinstance(start, int) or isinstance(start, bool):
+            raise UsageError(f"parameter {param!r} is {start!r}, not an integer size")
+
+        def build(value: int) -> Any:
+            return api.build_graph(loaded, variant=variant,
+                                   overrides={**overrides, param: value})[0]
+
+        return F.fit_parameter(build, param, start, step, config, budget)
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
 
 
 @app.command()

@@ -30,6 +30,7 @@ PROBLEM_KINDS = (
     "shape",  # shapes do not agree, or a spatial size is not positive
     "cycle",
     "convention",  # a counting convention does not define an operator present in the graph
+    "inplace",  # an in-place operator modifies a tensor another layer or autograd still needs
 )
 
 

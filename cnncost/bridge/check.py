@@ -87,7 +87,8 @@ def _reports(loaded: LoadedSpec, graph: LayerGraph, variant: str | None,
 
 def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
           overrides: Mapping[str, Any] | None = None, device: str = "cpu", batch: int = 1,
-          dtype: str = "float32", seed: int = 0) -> CheckReport:
+          dtype: str = "float32", seed: int = 0, memory: bool = True, optimizer: str = "sgd",
+          precision: str = "float32") -> CheckReport:
     """Build the spec's module and compare it with the analytic costs, layer by layer.
 
     Args:
@@ -97,6 +98,9 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         batch: samples per forward; MACs and shapes scale with it, parameters do not.
         dtype: float32, float16 or bfloat16 (``module.to(dtype)``).
         seed: the random initialisation and input (the global RNG state is left as it was).
+        memory: also compare the eager memory model with PyTorch's memory tracker
+            (``cnncost.bridge.memcheck``: inference at ``batch`` and ``dtype``, a training step
+            at batch max(``batch``, 2) with ``optimizer`` and ``precision``).
 
     Raises:
         UsageError: torch / fvcore missing, an unsupported dtype or device, batch < 1.
@@ -149,7 +153,14 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         Comparison("fvcore_macs", fv.totals.macs, fvcore_total),
         Comparison("torch_flops", tv.totals.flops, sum(v for _, v in torch_ops)),
     )
+    runs = ()
+    if memory:
+        from cnncost.bridge.memcheck import memory_runs
+
+        runs = memory_runs(graph, batch=batch, dtype=dtype, optimizer=optimizer,
+                           precision=precision)
     return CheckReport(
+        memory=runs,
         model=loaded.spec.name, variant=bindings.variant, overrides=dict(overrides or {}),
         spec_file=str(loaded.file), device=str(dev), batch=batch, dtype=dtype,
         versions=_versions(), layers=tuple(layers), totals=totals,

@@ -24,7 +24,8 @@ def run_check(spec: str | Path, *, variant: str | None = None,
               overrides: Mapping[str, Any] | None = None, device: str = "cpu", batch: int = 1,
               dtype: str = "float32", fmt: str = "table", console: Console | None = None,
               all_layers: bool = False, profile_dir: Path | None = None, warmup: int = 10,
-              repeats: int = 50) -> int:
+              repeats: int = 50, memory: bool = True, optimizer: str = "sgd",
+              precision: str = "float32") -> int:
     """Run ``cnncost check`` and return its exit code (0 all equal, 1 a mismatch).
 
     Args:
@@ -32,6 +33,7 @@ def run_check(spec: str | Path, *, variant: str | None = None,
         overrides: parsed ``--set`` values.
         fmt: ``table`` (rich, on ``console``) or ``json`` (printed on ``console`` as text).
         all_layers: the table shows every layer, not only the differing ones.
+        memory, optimizer, precision: the memory section (``cnncost.bridge.memcheck``).
         profile_dir: where the CUDA profile goes (default ``reports/gpu``); CUDA only.
         warmup, repeats: of the CUDA profile.
 
@@ -52,7 +54,8 @@ def run_check(spec: str | Path, *, variant: str | None = None,
     status = console.status(f"building and measuring {path.name} on {device} ...")
     with status if fmt == "table" else nullcontext():
         report = check(path, variant=variant or ref_variant, overrides=overrides, device=device,
-                       batch=batch, dtype=dtype)
+                       batch=batch, dtype=dtype, memory=memory, optimizer=optimizer,
+                       precision=precision)
     if fmt == "json":
         console.out(check_to_json(report), end="", highlight=False)
     else:

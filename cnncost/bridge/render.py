@@ -16,7 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cnncost.bridge.result import QUANTITIES, CheckReport, Comparison, LayerCheck
+from cnncost.bridge.result import QUANTITIES, CheckReport, Comparison, LayerCheck, MemoryRun
 
 #: Column titles of the compared quantities.
 TITLES = {
@@ -84,6 +84,28 @@ def _not_counted_table(report: CheckReport) -> Table:
     return table
 
 
+def _memory_table(runs: tuple[MemoryRun, ...]) -> Table:
+    """One row per compared peak of each memory run, then its layers' verdict."""
+    table = Table(title="memory: cnncost's eager model vs PyTorch's MemTracker (bytes, "
+                        "parameters and input included)", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    for header, justify in (("run", "left"), ("quantity", "left"), ("cnncost", "right"),
+                            ("MemTracker", "right"), ("", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for run in runs:
+        what = f"{run.label}, batch {run.batch}, " + (
+            f"{run.precision}, {run.optimizer}" if run.mode == "training" else run.dtype)
+        for i, c in enumerate(run.totals):
+            table.add_row(what if i == 0 else "", c.quantity, _value(c.analytic),
+                          _value(c.measured), _mark(c.ok))
+        bad = len(run.layers)
+        layers = (f"{run.layers_compared} layers: forward peak"
+                  + (" and saved bytes" if run.mode == "training" else "")
+                  + (" equal" if not bad else f"; {bad} differ"))
+        table.add_row("", layers, "", "", _mark(not bad))
+    return table
+
+
 def check_renderable(report: CheckReport, *, all_layers: bool = False) -> RenderableType:
     """The check as one rich renderable (see the module docstring)."""
     where = f"{report.device} · batch {report.batch} · {report.dtype}"
@@ -107,17 +129,39 @@ def check_renderable(report: CheckReport, *, all_layers: bool = False) -> Render
         names = ", ".join(report.fvcore_uncalled)
         parts.append(Text(f"modules in which fvcore traced no operator (expected for identity, "
                           f"flatten, dropout and inputs): {names}", style="dim"))
+    if report.memory:
+        parts.append(_memory_table(report.memory))
+        for run in report.memory:
+            if run.layers:
+                parts.append(_layers_memory_table(run))
     counted = ", ".join(f"{op} {v:,}" for op, v in report.torch_counted_ops) or "nothing"
     parts.append(Text(f"FlopCounterMode (on {report.flop_counter_device}) counted: {counted}",
                       style="dim"))
     parts.append(_legend())
-    verdict = (Text(f"OK: {len(report.layers)} layers, every quantity equal", style="bold green")
+    memory_bad = [run.label for run in report.memory if not run.ok]
+    verdict = (Text(f"OK: {len(report.layers)} layers, every quantity equal"
+                    + (", memory equal to the tracker's" if report.memory else ""),
+                    style="bold green")
                if report.ok else
                Text(f"MISMATCH: {len(bad)} of {len(report.layers)} layers differ"
-                    + ("" if all(c.ok for c in report.totals) else "; totals differ"),
+                    + ("" if all(c.ok for c in report.totals) else "; totals differ")
+                    + (f"; memory differs ({', '.join(memory_bad)})" if memory_bad else ""),
                     style="bold red"))
     parts.append(verdict)
     return Group(*parts)
+
+
+def _layers_memory_table(run: MemoryRun) -> Table:
+    table = Table(title=f"memory: differing layers ({run.label})", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    for header, justify in (("layer", "left"), ("quantity", "left"), ("cnncost", "right"),
+                            ("MemTracker", "right"), ("", "left")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for layer in run.layers:
+        for i, c in enumerate(layer.differing):
+            table.add_row(layer.name if i == 0 else "", c.quantity, _value(c.analytic),
+                          _value(c.measured), _mark(c.ok))
+    return table
 
 
 def render_check(report: CheckReport, console: Console, *, all_layers: bool = False) -> None:

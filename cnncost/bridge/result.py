@@ -78,6 +78,30 @@ class NotCounted:
 
 
 @dataclass(frozen=True)
+class MemoryRun:
+    """The eager memory model against PyTorch's memory tracker for one configuration: the peak
+    of every phase of every step (``totals``) and, per node, its forward peak and the bytes its
+    autograd nodes saved (``layers``: only the differing ones are kept, with ``layers_compared``
+    the number compared)."""
+
+    label: str  # "inference on fake cuda", "training step on fake cpu", ...
+    device: str
+    mode: str
+    batch: int
+    dtype: str
+    precision: str
+    optimizer: str | None
+    totals: tuple[Comparison, ...]
+    layers: tuple[LayerCheck, ...]
+    layers_compared: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.totals) and all(layer.ok for layer in self.layers)
+
+
+@dataclass(frozen=True)
 class CheckReport:
     """Analytic vs measured for one spec (variant, overrides) on one device, batch and dtype."""
 
@@ -95,10 +119,12 @@ class CheckReport:
     fvcore_uncalled: tuple[str, ...]  # leaf modules fvcore saw no traced op in
     torch_counted_ops: tuple[tuple[str, int], ...]  # FlopCounterMode FLOPs per aten op
     flop_counter_device: str = "meta"  # where FlopCounterMode ran: a meta twin, or the module
+    memory: tuple[MemoryRun, ...] = ()  # the memory section (empty: not run)
 
     @property
     def ok(self) -> bool:
-        return all(layer.ok for layer in self.layers) and all(c.ok for c in self.totals)
+        return (all(layer.ok for layer in self.layers) and all(c.ok for c in self.totals)
+                and all(run.ok for run in self.memory))
 
     @property
     def mismatches(self) -> tuple[LayerCheck, ...]:
@@ -145,6 +171,17 @@ class CheckReport:
             "fvcore_uncalled": list(self.fvcore_uncalled),
             "torch_counted_ops": dict(self.torch_counted_ops),
             "flop_counter_device": self.flop_counter_device,
+            "memory": [{"label": run.label, "device": run.device, "mode": run.mode,
+                        "batch": run.batch, "dtype": run.dtype, "precision": run.precision,
+                        "optimizer": run.optimizer, "ok": run.ok,
+                        "totals": [comparison(c) for c in run.totals],
+                        "layers_compared": run.layers_compared,
+                        "differing_layers": [
+                            {"name": layer.name, "op": layer.op,
+                             "comparisons": [comparison(c) for c in layer.comparisons]}
+                            for layer in run.layers],
+                        "seconds": round(run.seconds, 3)}
+                       for run in self.memory],
         }
 
 

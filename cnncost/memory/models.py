@@ -37,6 +37,10 @@ MODELS: dict[str, str] = {
 }
 MODES = ("inference", "training")
 PRECISIONS = {"float32": None, "bfloat16-autocast": "bfloat16", "float16-autocast": "float16"}
+#: Short names the CLI accepts for the precisions.
+PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16-autocast",
+                     "bf16-autocast": "bfloat16-autocast", "fp16": "float16-autocast",
+                     "fp16-autocast": "float16-autocast"}
 DEVICES = ("cuda", "cpu")
 
 
@@ -133,7 +137,7 @@ def analyze_memory(graph: LayerGraph, config: MemoryConfig) -> MemoryReport:
                  for number in (1, 2)]
     except E.InplaceConflict as err:
         node = graph.node(err.layer)
-        raise SpecError([Problem("memory", str(err), node.location, err.layer)]) from None
+        raise SpecError([Problem("inplace", str(err), node.location, err.layer)]) from None
     return MemoryReport.build(graph, config, sim, steps)
 
 

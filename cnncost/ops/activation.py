@@ -107,6 +107,8 @@ _TORCH: dict[str, tuple[str, str]] = {
     "hard_sigmoid": ("hardsigmoid", "input"), "tanh": ("tanh", "result"),
     "swish": ("silu", "input"), "hard_swish": ("hardswish", "input"), "gelu": ("gelu", "input"),
 }
+#: ATen's backward of an activation where it is not ``<name>_backward``.
+_BACKWARD = {"relu": "threshold_backward"}
 #: Activations torch can run in place (``nn.ReLU(inplace=True)``...): those whose in-place
 #: backward reads the result (relu, leaky_relu) keep it; the others make autograd save a clone of
 #: the input first (the in-place kernel's ``original_self``), in a training forward only.
@@ -121,7 +123,8 @@ def activation_memory(p: Prog, name: str, x: Val, inplace: bool = False) -> Val:
     name = _canonical(name)
     if name == "softmax":
         (x,) = p.autocast("softmax", [x])
-        return p.op("_softmax", [x], [(x.numel, x.dtype)], save=[0], grad=grads_like(0))
+        return p.op("_softmax", [x], [(x.numel, x.dtype)], save=[0],
+                    grad=grads_like(0, label="_softmax_backward_data"))
     if name == "scaled_tanh":  # A * tanh(S * x): three calls, the temporaries die as they go
         inner = p.op("mul", [x], [(x.numel, x.dtype)], grad=grads_like(0))
         t = p.op("tanh", [inner], [(x.numel, x.dtype)], save=[0], grad=grads_like(0))
@@ -130,17 +133,18 @@ def activation_memory(p: Prog, name: str, x: Val, inplace: bool = False) -> Val:
         p.drop(t)
         return out
     aten, needs = _TORCH[name]
+    backward = grads_like(0, label=_BACKWARD.get(aten, aten + "_backward"))
     if inplace:
         if needs == "result":
-            return p.inplace(aten + "_", x, save=[0], grad=grads_like(0))
+            return p.inplace(aten + "_", x, save=[0], grad=backward)
         if p.training and x.requires_grad:
             original = p.op("clone", [x], [(x.numel, x.dtype)], record=False)
-            out = p.inplace(aten + "_", x, save=[original], grad=grads_like(0))
+            out = p.inplace(aten + "_", x, save=[original], grad=backward)
             p.drop(original)
             return out
         return p.inplace(aten + "_", x)
     return p.op(aten, [x], [(x.numel, x.dtype)], save=[0] if needs == "result" else [x],
-                grad=grads_like(0))
+                grad=backward)
 
 
 def _memory(name: str):  # type: ignore[no-untyped-def]

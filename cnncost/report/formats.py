@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from cnncost.cost.result import CostReport
+from cnncost.memory.report import MemoryReport
 from cnncost.report.table import (
     format_shape,
     format_share,
@@ -36,10 +37,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def to_json(report: CostReport) -> str:
-    """``report.to_dict()`` as indented JSON: every number unrounded, key order stable."""
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False,
-                      default=_json_default) + "\n"
+def to_json(report: CostReport, memory: MemoryReport | None = None) -> str:
+    """``report.to_dict()`` as indented JSON: every number unrounded, key order stable; with
+    ``memory``, its figures and per-layer rows under ``"memory"``."""
+    data = report.to_dict()
+    if memory is not None:
+        from cnncost.report.memory import to_dict
+
+        data["memory"] = to_dict(memory)
+    return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
 
 
 def to_csv(report: CostReport) -> str:
@@ -95,8 +101,10 @@ def md_name(label: str, indent: int, block: bool) -> str:
     return "&emsp;" * indent + (f"**{name}**" if block else name)
 
 
-def to_markdown(report: CostReport, depth: int | None = None) -> str:
-    """The layer table, the totals and the convention as GitHub Markdown.
+def to_markdown(report: CostReport, depth: int | None = None,
+                memory: MemoryReport | None = None) -> str:
+    """The layer table, the totals and the convention as GitHub Markdown (and the memory
+    figures with ``memory``).
 
     Raises:
         UsageError: ``depth`` is below 1.
@@ -134,5 +142,9 @@ def to_markdown(report: CostReport, depth: int | None = None) -> str:
                      "lrrr", ([u.op, u.layers, f"{u.macs:,}", f"{u.flops:,}"]
                               for u in report.uncounted)),
         ]
+    if memory is not None:
+        from cnncost.report.memory import to_markdown as memory_markdown
+
+        parts.append(memory_markdown(memory))
     return "\n".join(parts)
 

@@ -1,0 +1,142 @@
+"""Renderings of a MemoryReport: the figures (rich, Markdown), JSON, and the timeline as JSON
+or CSV (the data a live-memory plot needs). Must not import torch.
+
+Every figure names its memory model, mode, device and what it assumes (``config_line``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cnncost.errors import FileAccessError, UsageError
+from cnncost.memory.models import MODELS
+from cnncost.memory.report import MemoryReport
+from cnncost.report.table import format_bytes
+
+#: Columns of the per-layer CSV and of the timeline CSV.
+LAYER_COLUMNS = ("name", "op", "before_bytes", "peak_bytes", "after_bytes", "allocated_bytes",
+                 "saved_bytes", "backward_peak_bytes")
+EVENT_COLUMNS = ("index", "phase", "layer", "label", "category", "delta_bytes", "live_bytes")
+
+
+def config_line(m: MemoryReport) -> str:
+    """What the figures follow: ``eager model · training · cuda · batch 64 · float32 ...``."""
+    parts = [f"{m.model} memory model", m.mode, m.device, f"batch {m.batch}"]
+    if m.mode == "training":
+        parts += [f"{m.dtype} parameters, {m.precision} compute",
+                  f"{m.optimizer} ({m.implementation})"]
+    else:
+        parts.append(m.dtype)
+    return " · ".join(parts)
+
+
+def figure_rows(m: MemoryReport) -> list[tuple[str, int, str]]:
+    """(what, bytes, note) for every figure of the report, the peak last."""
+    rows = [("weights (trainable parameters)", m.weights_bytes, ""),
+            ("buffers (batch-norm statistics ...)", m.buffers_bytes, ""),
+            ("input batch" + (" and labels" if m.mode == "training" else ""), m.input_bytes, "")]
+    if m.mode == "training":
+        rows += [("gradients (after backward)", m.gradients_bytes, ""),
+                 ("optimizer state", m.optimizer_bytes, m.optimizer or ""),
+                 ("activations saved for backward", m.saved_bytes, "at the end of the forward"),
+                 ("first step peak", m.first_step_peak_bytes, "no optimizer state yet")]
+    rows.append(("activations at the peak", m.activation_peak_bytes,
+                 "peak minus weights, buffers and input"))
+    where = f"{m.peak_phase}: {m.peak_layer or '-'} ({m.peak_op})"
+    rows.append(("peak" + (" (steady state)" if m.mode == "training" else ""), m.peak_bytes,
+                 where))
+    return rows
+
+
+def render_memory(m: MemoryReport, *, exact: bool = False) -> RenderableType:
+    """The figures as a rich table with the config line."""
+    table = Table(box=box.SIMPLE_HEAD, title="memory", title_justify="left")
+    table.add_column("")
+    table.add_column("bytes", justify="right")
+    table.add_column("", style="dim")
+    for what, value, note in figure_rows(m):
+        table.add_row(what, format_bytes(value, exact=exact), note)
+    return Group(table, Text(config_line(m) + " — " + MODELS[m.model], style="dim"))
+
+
+def to_markdown(m: MemoryReport) -> str:
+    lines = ["## Memory", "", config_line(m), "", "| | bytes | |", "|---|---:|---|"]
+    for what, value, note in figure_rows(m):
+        lines.append(f"| {what} | {value:,} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_dict(m: MemoryReport, timeline: bool = False) -> dict[str, Any]:
+    data = m.to_dict(timeline=timeline)
+    data["model_description"] = MODELS[m.model]
+    return data
+
+
+def layers_csv(m: MemoryReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LAYER_COLUMNS)
+    for row in m.layers:
+        writer.writerow([row.name, row.op, row.before_bytes, row.peak_bytes, row.after_bytes,
+                         row.allocated_bytes, row.saved_bytes, row.backward_peak_bytes])
+    return buffer.getvalue()
+
+
+def timeline_csv(m: MemoryReport) -> str:
+    """Every change of live memory in the (steady-state) step: one row per allocation or free."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EVENT_COLUMNS)
+    for i, e in enumerate(m.timeline):
+        writer.writerow([i, e.phase, e.layer, e.label, e.category, e.delta, e.live])
+    return buffer.getvalue()
+
+
+def write_timeline(m: MemoryReport, path: Path) -> None:
+    """``path``'s suffix chooses: ``.csv`` (events) or ``.json`` (the report with every event).
+
+    Raises:
+        UsageError: another suffix.
+        FileAccessError: the file cannot be written.
+    """
+    if path.suffix == ".csv":
+        text = timeline_csv(m)
+    elif path.suffix == ".json":
+        text = json.dumps(to_dict(m, timeline=True), indent=1) + "\n"
+    else:
+        raise UsageError(f"--timeline {path}: write a .csv or a .json file")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise FileAccessError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def render_memory_diff(a: MemoryReport, b: MemoryReport, labels: Sequence[str],
+                       *, exact: bool = False) -> RenderableType:
+    """The figures of two analyses side by side, B relative to A."""
+    table = Table(box=box.SIMPLE_HEAD, title="memory", title_justify="left")
+    for header, justify in (("", "left"), (labels[0], "right"), (labels[1], "right"),
+                            ("B - A", "right"), ("B / A", "right")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for (what, va, _), (_, vb, _) in zip(figure_rows(a), figure_rows(b)):
+        ratio = f"×{vb / va:.3f}" if va else "–"
+        table.add_row(what, format_bytes(va, exact=exact), format_bytes(vb, exact=exact),
+                      format_bytes(vb - va, exact=exact, signed=True), ratio)
+    where = f"peak of A: {a.peak_layer or a.peak_phase}; of B: {b.peak_layer or b.peak_phase}"
+    return Group(table, Text(config_line(a) + " — " + where, style="dim"))
+
+
+def diff_rows(a: MemoryReport, b: MemoryReport) -> list[dict[str, Any]]:
+    """JSON rows of the memory diff: every figure of A and B, exact."""
+    return [{"figure": what, "a": va, "b": vb, "delta": vb - va}
+            for (what, va, _), (_, vb, _) in zip(figure_rows(a), figure_rows(b))]
