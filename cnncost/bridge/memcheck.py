@@ -13,6 +13,7 @@ import time
 
 from cnncost.bridge.result import Comparison, LayerCheck, MemoryRun
 from cnncost.graph.layergraph import LayerGraph
+from cnncost.memory.engine import NoGradient
 from cnncost.memory.models import MemoryConfig, analyze_memory
 from cnncost.memory.report import MemoryReport
 
@@ -35,8 +36,11 @@ def memory_runs(graph: LayerGraph, *, batch: int, dtype: str, optimizer: str = "
     runs = []
     for label, config, device, forward_only in plan:
         start = time.perf_counter()
+        try:
+            report = analyze_memory(graph, tracker_config(config, device))
+        except NoGradient:  # no trainable parameter: no training step to compare
+            continue
         tracked = track_memory(graph, config, device, forward_only=forward_only)
-        report = analyze_memory(graph, tracker_config(config, device))
         runs.append(_compare(label, report, tracked.steps, device, config,
                              time.perf_counter() - start))
     return tuple(runs)

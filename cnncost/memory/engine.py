@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnncost.errors import UsageError
 from cnncost.memory.program import (
     ELEMENT_BYTES,
     Back,
@@ -42,6 +43,10 @@ from cnncost.memory.program import (
 CATEGORIES = ("weights", "buffers", "input", "activation", "backward", "gradients", "optimizer")
 
 CUDA_BLOCK = 512
+
+
+class NoGradient(UsageError):
+    """A training step of a network whose outputs do not depend on a trainable parameter."""
 
 
 class InplaceConflict(Exception):
@@ -61,7 +66,14 @@ class SimConfig:
     training: bool = False
     autocast: str | None = None  # "bfloat16" / "float16": the autocast dtype in training
     device: str = "cuda"  # "cuda" or "cpu": dispatch, autocast policy, allocator rounding
-    grad_accumulation: str = "in_place"  # "out_of_place" under a dispatch-mode tracker
+    #: "eager": what PyTorch does; "tracker": what it does under a dispatch-mode tracker on fake
+    #: tensors (gradients accumulated out of place; batch-norm's backward also computing the
+    #: input's gradient when nothing needs it)
+    semantics: str = "eager"
+
+    @property
+    def tracker(self) -> bool:
+        return self.semantics == "tracker"
 
 
 @dataclass
@@ -131,13 +143,15 @@ class Simulator:
         self._change(storage, storage.nbytes, label)
         return Val(numel, dtype, storage)
 
-    def after_op(self) -> None:
-        """An operator's outputs exist: sample the peak."""
+    def after_op(self, layer: bool = True) -> None:
+        """An operator's outputs exist: sample the peak (of the phase, and of the running
+        layer unless ``layer`` is false)."""
         stats = self.phases.setdefault(self.phase, PhaseStats())
-        if self.live > stats.peak:
-            stats.peak, stats.peak_layer = self.live, self.layer
-            stats.peak_label = self.events[-1].label if self.events else ""
-        span = stats.layers.get(self.layer)
+        if self.live > stats.peak or not stats.peak_label:
+            if self.live >= stats.peak:
+                stats.peak, stats.peak_layer = self.live, self.layer
+                stats.peak_label = self.events[-1].label if self.events else ""
+        span = stats.layers.get(self.layer) if layer else None
         if span is not None and self.live > span.peak:
             span.peak = self.live
 
@@ -243,7 +257,9 @@ class Simulator:
         self.phase = "backward"
         self.phases.setdefault("backward", PhaseStats())
         root = loss.grad_fn
-        assert root is not None, "the loss does not require grad"
+        if root is None:
+            raise NoGradient("nothing in this network requires a gradient (no trainable "
+                             "parameter reaches an output): a training step has no backward")
         self._accumulators.clear()
         nodes: dict[int, GradNode] = {}
         stack = [root]
@@ -311,7 +327,7 @@ class Simulator:
             return
         holders = old.storage.holders
         sole = holders == {key} and old.view_of is None
-        if self.config.grad_accumulation == "in_place" and sole:
+        if not self.config.tracker and sole:
             return  # old.add_(grad): the incoming gradient dies with its last holder
         total = self.alloc_val(node.layer, "add", old.numel, old.dtype, "backward")
         self.after_op()
@@ -348,14 +364,16 @@ class Simulator:
         """``validate_outputs``: a broadcast input's gradient is summed to its shape, a gradient
         of another dtype is cast."""
         target = node.inputs[k]
-        if v.numel == target.numel and v.dtype == target.dtype:
-            return v
-        label = "sum_to" if v.numel != target.numel else "_to_copy"
-        w = self.alloc_val(node.layer, label, target.numel, target.dtype, "backward")
-        self.after_op()
-        self.hold(w, ("out", k, id(w)))
-        self.release(v, ("out", k, id(v)))
-        return w
+        for label, numel, dtype in (("sum_to", target.numel, v.dtype),
+                                    ("_to_copy", target.numel, target.dtype)):
+            if v.numel == numel and v.dtype == dtype:
+                continue
+            w = self.alloc_val(node.layer, label, numel, dtype, "backward")
+            self.after_op()
+            self.hold(w, ("out", k, id(w)))
+            self.release(v, ("out", k, id(v)))
+            v = w
+        return v
 
     def accumulate(self, node: GradNode, grad: Val) -> None:
         """AccumulateGrad: the gradient becomes ``param.grad`` (stolen when nothing else holds

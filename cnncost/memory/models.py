@@ -59,8 +59,10 @@ class MemoryConfig:
         implementation: ``foreach``, ``for_loop`` or ``fused`` (default: PyTorch's for the device).
         device: ``cuda`` (its autocast lists and its allocator's 512-byte rounding) or ``cpu``.
         model: ``eager``, ``liveness`` or ``sum``.
-        grad_accumulation: ``in_place`` (eager PyTorch) or ``out_of_place`` (what autograd does
-            under a dispatch-mode tracker such as MemTracker; ``cnncost check`` uses it).
+        semantics: ``eager`` (PyTorch as it runs) or ``tracker`` (PyTorch under a dispatch-mode
+            tracker on fake tensors, what ``cnncost check`` compares with: autograd then adds
+            gradients out of place, since a mode makes every tensor "subclass-like", and fake
+            batch-norm backward computes an input gradient nobody asked for).
     """
 
     mode: str = "inference"
@@ -71,7 +73,7 @@ class MemoryConfig:
     implementation: str | None = None
     device: str = "cuda"
     model: str = "eager"
-    grad_accumulation: str = "in_place"
+    semantics: str = "eager"
 
     def validate(self) -> MemoryConfig:
         """Raises: UsageError: an unknown name or an impossible combination."""
@@ -79,7 +81,7 @@ class MemoryConfig:
             ("mode", self.mode, MODES), ("precision", self.precision, PRECISIONS),
             ("optimizer", self.optimizer, OPTIMIZERS), ("device", self.device, DEVICES),
             ("memory model", self.model, MODELS),
-            ("grad accumulation", self.grad_accumulation, ("in_place", "out_of_place"))]
+            ("semantics", self.semantics, ("eager", "tracker"))]
         if self.implementation is not None:
             choices.append(("implementation", self.implementation, IMPLEMENTATIONS))
         for what, value, allowed in choices:
@@ -123,7 +125,7 @@ def analyze_memory(graph: LayerGraph, config: MemoryConfig) -> MemoryReport:
     sim = E.Simulator(E.SimConfig(batch=config.batch, param_dtype=config.dtype,
                                   training=config.mode == "training", autocast=config.autocast,
                                   device=config.device,
-                                  grad_accumulation=config.grad_accumulation), _rule)
+                                  semantics=config.semantics), _rule)
     _consumers(sim, graph)
     _create_parameters(sim, graph, config)
     inputs = {name: sim.external(config.batch * prod(graph.node(name).out_shape), config.dtype,
@@ -207,6 +209,7 @@ def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dic
             if not pending[src]:
                 sim.release(scoped.pop(src), ("scope", src))
         span.after = sim.live
+    sim.after_op(layer=False)  # the forward has returned (a graph of inputs only runs no op)
     return {name: values[name] for name in graph.outputs}
 
 

@@ -116,7 +116,7 @@ _CUDA_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
     fp32=frozenset({"softmax", "layer_norm", "pow", "sum", "nll_loss", "exp", "log", "rsqrt",
                     "reciprocal"}),
-    promote=frozenset({"cat", "stack", "addcmul", "addcdiv"}),
+    promote=frozenset({"addcmul", "addcdiv"}),  # cat promotes by itself on CUDA: no casts
 )
 _CPU_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
@@ -171,8 +171,10 @@ class Prog:
 
     def const(self, label: str, numel: int, dtype: str | None = None) -> Val:
         """A small tensor made in the forward from Python numbers (``x.new_tensor``, ``new_ones``)."""
-        return self._keep(self.sim.alloc_val(self.layer, label, numel, dtype or self.dtype,
-                                             "activation"))
+        v = self._keep(self.sim.alloc_val(self.layer, label, numel, dtype or self.dtype,
+                                          "activation"))
+        self.sim.after_op()
+        return v
 
     # -- operators -----------------------------------------------------------------------------
     def op(self, label: str, ins: Sequence[Val], outs: Sequence[tuple[int, str]] | None = None,
@@ -428,7 +430,8 @@ def cast_grad(b: Back) -> None:
     b.give(0, b.like(0, "_to_copy"))
 
 
-def _promote(a: str, b: str) -> str:
+def promote(a: str, b: str) -> str:
+    """The dtype of a binary operation on ``a`` and ``b`` (PyTorch's type promotion)."""
     if a in _WIDTH and b in _WIDTH:
         return a if _WIDTH[a] >= _WIDTH[b] else b
     return a if a in _WIDTH else b
@@ -439,7 +442,7 @@ def mul_memory(p: Prog, a: Val, b: Val, numel: int, label: str = "mul") -> Val:
     other needs a gradient; the backward allocates ``grad * other`` and ``grad * self`` at the
     broadcast size, reduced to each input's size by the engine."""
     save = ([b] if a.requires_grad else []) + ([a] if b.requires_grad else [])
-    return p.op(label, [a, b], [(numel, _promote(a.dtype, b.dtype))], save=save,
+    return p.op(label, [a, b], [(numel, promote(a.dtype, b.dtype))], save=save,
                 grad=_broadcast_grads)
 
 
@@ -447,7 +450,7 @@ def div_memory(p: Prog, a: Val, b: Val, numel: int) -> Val:
     """``a / b``: autograd saves the divisor (and the dividend where the divisor needs a
     gradient); ``grad / b`` for a, ``-grad * ((a / b) / b)`` for b."""
     save = ([b] if a.requires_grad or b.requires_grad else []) + ([a] if b.requires_grad else [])
-    return p.op("div", [a, b], [(numel, _promote(a.dtype, b.dtype))], save=save, grad=_div_grad)
+    return p.op("div", [a, b], [(numel, promote(a.dtype, b.dtype))], save=save, grad=_div_grad)
 
 
 def _broadcast_grads(b: Back) -> None:

@@ -249,6 +249,8 @@ def _table_memory(p: Prog) -> Val:
                        save=[index], grad=_index_grad)
             p.drop(index)
         outs.append(convolution_memory(p, sel, weight, bias, p.numel((maps, positions))))
+        if sel is not x:
+            p.drop(sel)  # a temporary of the list comprehension
     if len(outs) == 1:
         return fused_act_memory(p, outs[0])
     args = p.autocast("cat", outs)

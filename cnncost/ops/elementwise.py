@@ -16,6 +16,7 @@ from cnncost.memory.program import (
     cat_grad,
     mul_memory,
     pass_grad,
+    promote,
     scalar_grad,
     view_grad,
 )
@@ -166,7 +167,10 @@ def _concat_infer(ctx: OpContext) -> Shape:
 
 def _concat_memory(p: Prog) -> Val:
     args = p.autocast("cat", p.inputs)
-    y = p.op("cat", args, [(p.out_numel, args[0].dtype)], grad=cat_grad)
+    dtype = args[0].dtype
+    for a in args[1:]:
+        dtype = promote(dtype, a.dtype)  # cat's own type promotion
+    y = p.op("cat", args, [(p.out_numel, dtype)], grad=cat_grad)
     for a, x in zip(args, p.inputs):
         if a is not x:
             p.drop(a)

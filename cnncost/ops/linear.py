@@ -66,10 +66,12 @@ def _linear_memory(p: Prog) -> Val:
     weight = p.param(a["out"] * p.ctx.in_shape[0])
     bias = p.param(a["out"]) if a["bias"] else None
     x = p.inputs[0]
-    args = p.autocast("linear", ([bias] if bias is not None else []) + [x, weight])
-    *b, xc, wc = args
+    # F.linear(x, weight, bias): autocast casts the last argument first
+    xc, wc, *b = p.autocast("linear", [x, weight] + ([bias] if bias is not None else []))
     wt = p.view(wc, label="t")
-    y = p.op("addmm" if b else "mm", [*b, xc, wt], [(p.out_numel, xc.dtype)], save=[xc, wt],
+    # each matrix is saved for the other's gradient: only where the other needs one
+    save = ([xc] if wt.requires_grad else []) + ([wt] if xc.requires_grad else [])
+    y = p.op("addmm" if b else "mm", [*b, xc, wt], [(p.out_numel, xc.dtype)], save=save,
              grad=_addmm_grad)
     act = a.get("act")
     return activation_memory(p, act, y, bool(a.get("act_inplace"))) if act else y
@@ -82,11 +84,14 @@ def _rbf_memory(p: Prog) -> Val:
     centres = p.param(out * features, trainable=False)
     x = p.view(p.inputs[0], label="unsqueeze")
     full = p.batch * out * features
-    diff = p.op("sub", [x, centres], [(full, x.dtype)], grad=pass_grad(0))
-    sq = p.op("pow", [diff], [(full, x.dtype)], save=[diff], grad=_pow2_grad)
-    p.drop(diff)
-    y = p.op("sum", [sq], [(p.out_numel, x.dtype)], grad=_sum_grad)
-    p.drop(sq)
+    dtype = "float32" if "float32" in (x.dtype, centres.dtype) else x.dtype  # type promotion
+    diff = p.op("sub", [x, centres], [(full, dtype)], grad=pass_grad(0))
+    (base,) = p.autocast("pow", [diff])
+    sq = p.op("pow", [base], [(full, base.dtype)], save=[base], grad=_pow2_grad)
+    p.drop(diff, base)
+    (summed,) = p.autocast("sum", [sq])
+    y = p.op("sum", [summed], [(p.out_numel, summed.dtype)], grad=_sum_grad)
+    p.drop(sq, summed)
     return y
 
 

@@ -11,12 +11,14 @@ from typing import Any
 from cnncost.errors import OpArgumentError
 from cnncost.memory.program import (
     Back,
+    Backward,
     Prog,
     Val,
     div_memory,
     grads_like,
     mul_memory,
     pass_grad,
+    promote,
     scalar_grad,
 )
 from cnncost.ops.kinds import define
@@ -79,8 +81,30 @@ def _batch_norm_memory(p: Prog) -> Val:
             return y
         return p.op("native_batch_norm", ins, [(x.numel, x.dtype)])
     return p.op("native_batch_norm", ins, [(x.numel, x.dtype), (c, stats), (c, stats)],
-                save=[x, 1, 2], grad=grads_like(*range(len(ins)),
-                                                label="native_batch_norm_backward"))
+                save=[x, 1, 2], grad=_batch_norm_grad(p.ctx.attrs["scale"]))
+
+
+def _batch_norm_grad(scale: bool) -> Backward:
+    """``native_batch_norm_backward``: the needed gradients in one call (FakeTensor's kernel
+    also returns the input's when it is not needed: ``semantics="tracker"``). The CPU kernel
+    returns the parameters' gradients in the scale's dtype, or without a scale in the input's
+    (autocast: bfloat16, cast to float32 by the engine); CUDA's in the parameters' own."""
+
+    def rule(b: Back) -> None:
+        wanted = [k for k in range(len(b.inputs)) if b.needs(k)]
+        spare = b.sim.config.tracker and 0 not in wanted
+        x = b.inputs[0]
+        params = None
+        if b.sim.config.device == "cpu":
+            params = b.inputs[1].dtype if scale else x.dtype
+        outs = [(b.inputs[k].numel, b.inputs[k].dtype if k == 0 or params is None else params)
+                for k in ([0] if spare else []) + wanted]
+        vals = b.op("native_batch_norm_backward", outs)
+        if spare:
+            b.drop(vals.pop(0))
+        for k, v in zip(wanted, vals):
+            b.give(k, v)
+    return rule
 
 
 def _cudnn_batch_norm(p: Prog, x: Val, affine: bool) -> bool:
@@ -213,7 +237,8 @@ def _affine_memory(p: Prog) -> Val:
             p.drop(x)
         x = y
     if bias is not None:
-        y = p.op("add", [x, p.view(bias)], [(x.numel, x.dtype)], grad=pass_grad(0, 1))
+        b = p.view(bias)
+        y = p.op("add", [x, b], [(x.numel, promote(x.dtype, b.dtype))], grad=pass_grad(0, 1))
         if x is not p.inputs[0]:
             p.drop(x)
         x = y

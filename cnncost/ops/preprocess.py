@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from cnncost.errors import OpArgumentError
-from cnncost.memory.program import Prog, Val, div_memory, mul_memory, pass_grad, scalar_grad
+from cnncost.memory.program import (
+    Prog,
+    Val,
+    div_memory,
+    mul_memory,
+    pass_grad,
+    promote,
+    scalar_grad,
+)
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Params, Shape
 from cnncost.ops.spatial import channels
@@ -70,7 +78,8 @@ def _normalization_memory(p: Prog) -> Val:
     root = p.op("sqrt", [variance], [(c, variance.dtype)])
     std = p.op("clamp_min", [root], [(c, variance.dtype)])
     p.drop(root)
-    diff = p.op("sub", [x, p.view(mean)], [(x.numel, x.dtype)], grad=pass_grad(0, 1))
+    m = p.view(mean)
+    diff = p.op("sub", [x, m], [(x.numel, promote(x.dtype, m.dtype))], grad=pass_grad(0, 1))
     y = div_memory(p, diff, p.view(std), x.numel)
     p.drop(diff)
     return y

@@ -73,21 +73,19 @@ def _flatten_memory(p: Prog) -> Val:
 
 def _dropout_memory(p: Prog) -> Val:
     """Dropout: the input itself at inference (and at rate 0). In training, CUDA's fused
-    ``native_dropout`` keeps a bool mask (in place: its output is copied back into the input);
-    the CPU multiplies by a mask of the input's dtype (an ``empty_like`` scaled in place), which
-    autograd saves."""
+    ``native_dropout`` keeps a bool mask; the CPU, and the in-place ``dropout_`` on both,
+    multiply by a mask of the input's dtype (an ``empty_like`` filled and scaled in place),
+    which autograd saves."""
     x = p.inputs[0]
     if not p.training or p.ctx.attrs["rate"] == 0:
         return x
     inplace = bool(p.ctx.attrs.get("inplace"))
-    if p.device == "cuda":
+    if p.device == "cuda" and not inplace:
         y = p.op("native_dropout", [x], [(x.numel, x.dtype), (x.numel, "bool")], save=[1],
                  grad=grads_like(0, label="native_dropout_backward"))
-        if not inplace:
-            return y
-        out = p.inplace("copy_", x, [y], grad=_copy_grad)
-        p.drop(y, *p.last_outputs[1:])
-        return out
+        if not x.requires_grad:
+            p.drop(p.last_outputs[1])
+        return y
     mask = p.const("empty_like", x.numel, x.dtype)
     if inplace:
         y = p.inplace("mul_", x, [mask], save=[mask], grad=_broadcast_mul_grad)
@@ -95,16 +93,6 @@ def _dropout_memory(p: Prog) -> Val:
         y = mul_memory(p, x, mask, x.numel)
     p.drop(mask)
     return y
-
-
-def _copy_grad(b: Back) -> None:
-    """``copy_``'s backward: zeros for the overwritten tensor's history, the incoming gradient
-    for the source."""
-    g = b.grad(0)
-    assert g is not None
-    if b.needs(0):
-        b.give(0, b.like(0, "zeros_like"))
-    b.give(1, g)
 
 
 def _broadcast_mul_grad(b: Back) -> None:
