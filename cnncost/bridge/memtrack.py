@@ -1,14 +1,23 @@
-"""PyTorch's own memory tracker on the bridge's module: the independent witness of the eager
-memory model. Imports torch.
+"""A memory tracker on the bridge's module: the independent witness of the eager memory model.
+Imports torch.
 
 The module the bridge builds from the spec runs under ``FakeTensorMode`` (tensors with shapes,
-dtypes and devices but no storage: batch 64 of EfficientNet-B7 costs nothing) and
-``torch.distributed._tools.mem_tracker.MemTracker``, which sees every tensor an operator makes
-and frees, with the CUDA caching allocator's 512-byte rounding for CUDA tensors;
-``torch.autograd.graph.saved_tensors_hooks`` sees exactly what autograd saves. The protocol is
-the memory model's (``cnncost.memory.models``): at inference one ``no_grad`` forward in eval mode;
-in training two steps of ``zero_grad(set_to_none=True)``, forward and loss (under autocast when
-asked), ``backward``, ``step``.
+dtypes and devices but no storage: batch 64 of EfficientNet-B7 costs nothing) and a dispatch
+mode that sees every tensor an operator returns and, through a weak reference to its storage,
+the moment it is freed: the live total after every operator, with the CUDA caching allocator's
+512-byte rounding for CUDA tensors. ``torch.autograd.graph.saved_tensors_hooks`` sees exactly
+what autograd saves. The protocol is the memory model's (``cnncost.memory.models``): at
+inference one ``no_grad`` forward in eval mode; in training ``zero_grad(set_to_none=True)``,
+forward and loss (under autocast when asked), ``backward``, ``step``, twice when the optimizer
+keeps state.
+
+This is the accounting of PyTorch's ``torch.distributed._tools.mem_tracker.MemTracker``
+(storages tracked from operator outputs, freed by weak-reference callbacks, 512-byte blocks on
+CUDA), without its module hooks: MemTracker's ``ModTracker`` holds the input gradients of a
+module with several inputs until all of them have arrived (``register_multi_grad_hook``), which
+changes what it measures (EfficientNet-B1's backward peak by 15,360 bytes at batch 2; ResNets,
+DenseNets and Inceptions are not affected). ``tests/bridge/test_memtrack.py`` shows both agree
+where the hooks change nothing.
 
 Where it runs:
 
@@ -20,7 +29,7 @@ Where it runs:
   only where the model says so: autocast lists, allocator rounding, statistics dtypes, the
   optimizer's default implementation).
 
-Under a dispatch-mode tracker autograd never accumulates a gradient in place (``isTensorSubclassLike``
+Under a dispatch mode autograd never accumulates a gradient in place (``isTensorSubclassLike``
 is true inside a mode), and FakeTensor's ``native_batch_norm_backward`` returns an input gradient
 that the real kernels skip when the input needs none; the model is run with
 ``semantics="tracker"`` for the comparison. The figures cnncost reports follow ``eager``.
@@ -29,6 +38,7 @@ that the real kernels skip when the input needs none; the model is run with
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -41,15 +51,12 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-#: MemTracker's name for a module's forward peak snapshot (``_ModState.PEAK_FW``).
-_PEAK_FW = "Peak-Forward"
-
 
 @dataclass
 class TrackedStep:
     """What the tracker saw in one step: the peak of every phase, each node's forward peak (the
-    highest total while it ran, MemTracker's ``PEAK_FW``) and the bytes of the distinct
-    non-parameter tensors its autograd nodes saved."""
+    highest total from its start to its last operator, as MemTracker's ``PEAK_FW``) and the
+    bytes of the distinct non-parameter tensors its autograd nodes saved."""
 
     phases: dict[str, int] = field(default_factory=dict)
     layers: dict[str, int] = field(default_factory=dict)
@@ -67,61 +74,6 @@ class TrackedMemory:
     config: MemoryConfig
     steps: tuple[TrackedStep, ...]
     forward_only: bool = False  # a training forward on CUDA (no backward without a GPU)
-
-
-def _require_tracker() -> Any:
-    try:
-        from torch.distributed._tools import mem_tracker
-    except ImportError as err:  # torch < 2.5, or a build without torch.distributed
-        raise UsageError(
-            f"the memory check needs torch.distributed._tools.mem_tracker.MemTracker (torch >= "
-            f"2.5 built with torch.distributed): {err}") from None
-    return _fast_tracker(mem_tracker)
-
-
-def _fast_tracker(mem_tracker: Any) -> Any:
-    """MemTracker whose per-operator peak update visits only the active modules.
-
-    Upstream's ``_update_peak_stats`` walks every module seen so far after every operator
-    (quadratic: 38 of 64 seconds of a DenseNet-121 training step); this one keeps a map from
-    module names to their statistics and updates exactly the modules upstream would (those in
-    ``ModTracker.parents``), with the same rule. Where the installed torch lacks the attributes
-    it relies on, upstream's method runs unchanged.
-    """
-    from copy import deepcopy
-
-    base = mem_tracker.MemTracker
-    total_key = getattr(mem_tracker, "_TOTAL_KEY", "Total")
-
-    class FastMemTracker(base):  # type: ignore[misc, valid-type]
-        def _pre_fw_hook(self, module: Any, inputs: Any) -> None:
-            super()._pre_fw_hook(module, inputs)
-            stats = self.memory_tracking.get(module)
-            if stats is not None:
-                self.__dict__.setdefault("_by_fqn", {})[stats.mod_fqn] = stats
-
-        def _update_peak_stats(self, peak_state: Any) -> None:
-            try:
-                current, parents = self._curr_mem_snap, self._mod_tracker.parents
-                peak, peak_snap = self._peak_mem, self._peak_mem_snap
-            except AttributeError:
-                super()._update_peak_stats(peak_state)
-                return
-            by_fqn = self.__dict__.get("_by_fqn", {})
-            for fqn in parents:
-                stats = by_fqn.get(fqn)
-                if stats is None or peak_state not in stats.snapshots:
-                    continue
-                for dev, dev_snap in current.items():
-                    if stats.local_peak.get(dev, 0) < dev_snap[total_key]:
-                        stats.local_peak[dev] = dev_snap[total_key]
-                        stats.snapshots[peak_state][-1][dev] = deepcopy(dev_snap)
-            for dev, dev_snap in current.items():
-                if peak.get(dev, 0) < dev_snap[total_key]:
-                    peak[dev] = dev_snap[total_key]
-                    peak_snap[dev] = deepcopy(dev_snap)
-
-    return FastMemTracker
 
 
 @contextlib.contextmanager
@@ -183,7 +135,6 @@ def track_memory(graph: LayerGraph, config: MemoryConfig, device: str,
 
     from cnncost.bridge.module import to_module
 
-    tracker_cls = _require_tracker()
     config = tracker_config(config.validate(), device)
     training = config.mode == "training"
     if training and device == "cuda" and not forward_only:
@@ -202,71 +153,115 @@ def track_memory(graph: LayerGraph, config: MemoryConfig, device: str,
                                    dtype=dtype) for n in graph.input_names)
         if not training:
             model.eval()
-            step = _run(tracker_cls, model, inputs, config, device, None, None)
+            step = _run(model, inputs, config, device, None, None)
             return TrackedMemory(config, (step,))
         model.train()
         labels = torch.randint(0, 10, (config.batch,), device=device)
         optimizer = None if forward_only else _optimizer(config, model.parameters())
         # plain SGD keeps no state: its second step repeats the first exactly
         count = 1 if forward_only or config.optimizer == "sgd" else 2
-        steps = tuple(_run(tracker_cls, model, inputs, config, device, labels, optimizer)
+        steps = tuple(_run(model, inputs, config, device, labels, optimizer)
                       for _ in range(count))
         return TrackedMemory(config, steps, forward_only)
 
 
-def _run(tracker_cls: Any, model: Any, inputs: tuple[torch.Tensor, ...], config: MemoryConfig,
-         device: str, labels: torch.Tensor | None,
-         optimizer: torch.optim.Optimizer | None) -> TrackedStep:
+class _Tracker:
+    """Live bytes of one device's storages: operator outputs and declared tensors, each counted
+    once, freed by a weak-reference callback; the peak after every operator, per phase and per
+    layer."""
+
+    def __init__(self, device: str, step: TrackedStep) -> None:
+        self.device, self.step = device, step
+        self.live: dict[int, int] = {}
+        self.total = 0
+        self.phase, self.layer = "forward", ""
+
+    def nbytes(self, storage: Any) -> int:
+        raw = int(storage.nbytes())
+        return -(-raw // 512) * 512 if self.device == "cuda" and raw else raw
+
+    def add(self, t: Any) -> None:
+        import torch
+
+        if not isinstance(t, torch.Tensor) or t.device.type != self.device:
+            return
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.live:
+            return
+        size = self.nbytes(storage)
+        self.live[key] = size
+        self.total += size
+        weakref.finalize(storage, self._free, key)
+
+    def _free(self, key: int) -> None:
+        self.total -= self.live.pop(key, 0)
+
+    def sample(self, layer: bool = True) -> None:
+        phases = self.step.phases
+        phases[self.phase] = max(phases.get(self.phase, 0), self.total)
+        if layer and self.phase == "forward" and self.layer:
+            layers = self.step.layers
+            layers[self.layer] = max(layers.get(self.layer, 0), self.total)
+
+
+def _run(model: Any, inputs: tuple[torch.Tensor, ...], config: MemoryConfig, device: str,
+         labels: torch.Tensor | None, optimizer: torch.optim.Optimizer | None) -> TrackedStep:
     import torch
     import torch.nn.functional as F
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
 
     step = TrackedStep()
-    state = {"phase": "forward", "layer": ""}
+    tracker = _Tracker(device, step)
     weights = {p.untyped_storage()._cdata for p in model.parameters()}
     weights |= {b.untyped_storage()._cdata for b in model.buffers()}
+    existing = [*model.parameters(), *model.buffers(), *inputs]
+    if labels is not None:
+        existing.append(labels)
+    for p in model.parameters():
+        if p.grad is not None:
+            existing.append(p.grad)
+    if optimizer is not None:
+        existing += [v for state in optimizer.state.values() for v in state.values()
+                     if isinstance(v, torch.Tensor)]
+    for t in existing:
+        tracker.add(t)
+    del existing, t  # the gradients die at zero_grad: hold no reference to them
     saved: dict[str, dict[int, int]] = {}
 
-    class PhaseTracker(tracker_cls):  # type: ignore[misc, valid-type]
+    class Dispatch(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            out = super().__torch_dispatch__(func, types, args, kwargs)
-            total = _total(self, device)
-            phase = state["phase"]
-            step.phases[phase] = max(step.phases.get(phase, 0), total)
+            out = func(*args, **(kwargs or {}))
+            for t in tree_leaves(out):
+                tracker.add(t)
+            tracker.sample()
             return out
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         st = t.untyped_storage()
-        if st._cdata not in weights:
-            nbytes = st.nbytes()
-            if device == "cuda" and nbytes:
-                nbytes = -(-nbytes // 512) * 512
-            saved.setdefault(state["layer"], {})[st._cdata] = nbytes
+        if st._cdata not in weights and t.device.type == device:
+            saved.setdefault(tracker.layer, {})[st._cdata] = tracker.nbytes(st)
         return t
 
-    def entering(name: str) -> Any:
-        def hook(module: Any, args: Any) -> None:
-            state["layer"] = name
-        return hook
+    def around(name: str, call: Any) -> torch.Tensor:
+        tracker.layer = name
+        tracker.step.layers.setdefault(name, tracker.total)  # the total as it starts
+        tracker.sample()
+        return call()
 
-    # the root's forward (not GraphModule.run): MemTracker learns module names from it
-    handles = [module.register_forward_pre_hook(entering(name))
-               for name, module in model.named_leaves()]
-
-    tracker = PhaseTracker()
-    tracker.track_external(model, *inputs,
-                           *((labels,) if labels is not None else ()),
-                           *((optimizer,) if optimizer is not None else ()))
     grad_mode = torch.enable_grad() if labels is not None else torch.no_grad()
-    with tracker, grad_mode, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with grad_mode, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), Dispatch():
         if optimizer is not None:
-            state["phase"] = "zero_grad"
+            tracker.phase = "zero_grad"
             optimizer.zero_grad(set_to_none=True)
-        state["phase"] = "forward"
+        tracker.phase = "forward"
         with _autocast(device, config.autocast):
-            y = model(*inputs)
-            step.phases["forward"] = max(step.phases.get("forward", 0), _total(tracker, device))
+            y = model.run(inputs, around=around)
+            tracker.layer = ""
+            tracker.sample(layer=False)
             if labels is not None:
-                state["phase"], state["layer"] = "loss", "loss"
+                tracker.phase, tracker.layer = "loss", "loss"
                 outs = y if isinstance(y, tuple) else (y,)
                 loss = None
                 for o in outs:
@@ -275,44 +270,12 @@ def _run(tracker_cls: Any, model: Any, inputs: tuple[torch.Tensor, ...], config:
                 del outs, o, term
         del y
         if labels is not None and optimizer is not None:
-            state["phase"] = "backward"
+            tracker.phase, tracker.layer = "backward", ""
             loss.backward()
             del loss
-            state["phase"] = "optimizer"
-            step.phases["optimizer"] = max(step.phases.get("optimizer", 0),
-                                           _total(tracker, device))
+            tracker.phase = "optimizer"
+            tracker.sample(layer=False)
             optimizer.step()
-    for handle in handles:
-        handle.remove()
-    leaves = _leaf_names(model)
-    for module_stats in tracker.memory_tracking.values():
-        if module_stats.mod_fqn not in leaves:
-            continue
-        for key, snapshots in module_stats.snapshots.items():
-            if getattr(key, "value", key) == _PEAK_FW:  # a str Enum hashed by its name
-                name = module_stats.mod_fqn.removeprefix("GraphModule.")
-                step.layers[name] = max(_device_total(snap, device) for snap in snapshots)
     step.phases.pop("zero_grad", None)
     step.saved = {layer: sum(record.values()) for layer, record in saved.items()}
     return step
-
-
-def _total(tracker: Any, device: str) -> int:
-    # the live snapshot itself (get_tracker_snapshot deep-copies it, after every operator)
-    current = getattr(tracker, "_curr_mem_snap", None)
-    return _device_total(current if current is not None
-                         else tracker.get_tracker_snapshot("current"), device)
-
-
-def _device_total(snapshot: dict[Any, dict[str, int]], device: str) -> int:
-    """The total over the devices of type ``device`` (fake CUDA tensors are on ``cuda:0``)."""
-    return sum(int(snap.get("Total", 0)) for dev, snap in snapshot.items()
-               if dev.type == device)
-
-
-def _leaf_names(model: nn.Module) -> set[str]:
-    names = model.__dict__.setdefault("_leaf_fqns", None)
-    if names is None:
-        names = {f"GraphModule.{name}" for name, _ in model.named_leaves()}
-        model.__dict__["_leaf_fqns"] = names
-    return names

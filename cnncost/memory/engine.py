@@ -123,8 +123,7 @@ class Simulator:
         self._seq = itertools.count()
         self._accumulators: dict[int, GradNode] = {}
         self.consumers: dict[str, tuple[str, ...]] = {}
-        self.producer_of: dict[int, str] = {}
-        self.saved_by_layer: dict[str, dict[int, int]] = {}
+        self.saved_by_layer: dict[str, dict[Storage, int]] = {}
         self.snapshots: dict[str, dict[str, int]] = {}
 
     def snapshot(self, name: str) -> None:
@@ -214,7 +213,7 @@ class Simulator:
         for i, v in enumerate(saved):
             self.hold(v, ("saved", node.seq, i))
             if v.storage.category not in ("weights", "buffers"):  # not activations
-                record[id(v.storage)] = v.storage.nbytes
+                record[v.storage] = v.storage.nbytes
         return node
 
     def check_inplace(self, layer: str, label: str, target: Val) -> None:
@@ -222,7 +221,7 @@ class Simulator:
         if target.param is not None or any(k[0] == "caller" for k in target.storage.holders):
             raise InplaceConflict(layer, f"in-place {label} would modify the network's input "
                                          f"or a parameter")
-        producer = self.producer_of.get(id(target.storage))
+        producer = target.storage.producer
         if producer is not None and self.consumers.get(producer, ()) != (layer,):
             others = [c for c in self.consumers.get(producer, ()) if c != layer]
             raise InplaceConflict(

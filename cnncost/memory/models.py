@@ -196,7 +196,7 @@ def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dic
         prog.finish(out)
         sim.hold(out, ("graph", name))
         prog.release_result(out)
-        sim.producer_of[id(out.storage)] = name
+        out.storage.producer = name  # the node whose output lives in it (in-place checks)
         values[name] = out
         if name in pending:  # a block that reads it keeps it until the block returns
             scoped[name] = out

@@ -37,12 +37,13 @@ _WIDTH = {"float64": 3, "float32": 2, "float16": 1, "bfloat16": 1}
 class Storage:
     """One allocation. ``holders`` are the references that keep it alive (see ``Simulator``)."""
 
-    __slots__ = ("nbytes", "layer", "label", "category", "holders", "freed")
+    __slots__ = ("nbytes", "layer", "label", "category", "holders", "freed", "producer")
 
     def __init__(self, nbytes: int, layer: str, label: str, category: str) -> None:
         self.nbytes, self.layer, self.label, self.category = nbytes, layer, label, category
         self.holders: set[tuple[Any, ...]] = set()
         self.freed = False
+        self.producer: str | None = None  # the graph node whose output it holds
 
 
 class Val:
