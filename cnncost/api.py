@@ -21,6 +21,7 @@ from cnncost.errors import UsageError
 from cnncost.graph.expand import expand
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.models import MemoryConfig, analyze_memory
+from cnncost.cost.training import TrainingCost
 from cnncost.memory.report import MemoryReport
 from cnncost.spec.loader import LoadedSpec, load_spec
 from cnncost.spec.params import Bindings, resolve_params
@@ -29,7 +30,7 @@ from cnncost.spec.params import Bindings, resolve_params
 CONVENTIONS: tuple[str, ...] = tuple(_CONVENTIONS)
 
 __all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "json_schema", "load", "memory",
-           "parse_overrides", "parse_spec_ref", "validate", "variants"]
+           "parse_overrides", "parse_spec_ref", "training", "validate", "variants"]
 
 
 def load(spec: str | Path | LoadedSpec) -> LoadedSpec:
@@ -96,6 +97,30 @@ def memory(spec: str | Path | LoadedSpec, config: MemoryConfig | None = None, *,
         variant = variant or ref_variant
     graph, _ = build_graph(path, variant=variant, overrides=overrides)
     return analyze_memory(graph, config or MemoryConfig())
+
+
+def training(spec: str | Path | LoadedSpec, *, variant: str | None = None,
+             overrides: Mapping[str, Any] | None = None, batch: int = 1,
+             convention: str = "cnncost") -> TrainingCost:
+    """The arithmetic of a training step: per layer the training-mode forward and the backward
+    (input and weight gradients), under ``cnncost`` or ``torchvision`` (``cost.training``).
+
+    Raises:
+        UsageError: a convention that counts inference only (fvcore, connections).
+        FileAccessError, SpecError: as ``build_graph``.
+    """
+    from cnncost.cost.conventions import ConventionUndefined
+    from cnncost.cost.training import training_cost
+
+    path: str | Path | LoadedSpec = spec
+    if isinstance(spec, (str, Path)):
+        path, ref_variant = parse_spec_ref(str(spec))
+        variant = variant or ref_variant
+    graph, _ = build_graph(path, variant=variant, overrides=overrides)
+    try:
+        return training_cost(graph, convention, batch)
+    except ConventionUndefined as err:
+        raise UsageError(str(err)) from None
 
 
 def documented_figures(loaded: LoadedSpec, variant: str | None) -> tuple[DocumentedFigure, ...]:

@@ -218,6 +218,10 @@ def report(
         memory = _memory(path, variant or ref_variant, overrides, config)
     elif mode != "inference" or timeline:
         raise UsageError("--dtype int8 has no memory model; use float32, float16 or bfloat16")
+    training = None
+    if mode == "training" and convention in ("cnncost", "torchvision"):
+        training = api.training(path, variant=variant or ref_variant, overrides=overrides,
+                                batch=batch, convention=convention)
     if timeline is not None and memory is not None:
         from cnncost.report.memory import write_timeline
 
@@ -233,10 +237,21 @@ def report(
             from cnncost.report.memory import render_memory
 
             parts.append(render_memory(memory, exact=exact))
+        if training is not None:
+            from cnncost.report.memory import render_training
+
+            parts.append(render_training(training, exact=exact))
         _emit_rich(Group(*parts), output, width)
         return
     from cnncost.report import formats
 
+    if fmt == "json" and training is not None:
+        from cnncost.report.memory import training_dict
+
+        data = json.loads(formats.to_json(result, memory=memory))
+        data["training"] = training_dict(training)
+        _emit(json.dumps(data, indent=2) + "\n", output)
+        return
     text = {"json": lambda: formats.to_json(result, memory=memory),
             "csv": lambda: formats.to_csv(result),
             "markdown": lambda: formats.to_markdown(result, depth=depth, memory=memory)}[fmt]()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from cnncost.bridge.result import Comparison, LayerCheck, MemoryRun
+from cnncost.cost.training import flop_counter_overcount, training_cost
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.engine import NoGradient
 from cnncost.memory.models import MemoryConfig, analyze_memory
@@ -43,7 +44,29 @@ def memory_runs(graph: LayerGraph, *, batch: int, dtype: str, optimizer: str = "
         tracked = track_memory(graph, config, device, forward_only=forward_only)
         runs.append(_compare(label, report, tracked.steps, device, config,
                              time.perf_counter() - start))
+    if any(run.mode == "training" for run in runs):
+        runs.append(_training_flops(graph, training.batch))
     return tuple(runs)
+
+
+def _training_flops(graph: LayerGraph, batch: int) -> MemoryRun:
+    """The torchvision convention's training FLOPs against FlopCounterMode's count of a forward
+    and backward, with the one difference named: FlopCounterMode counts the weight gradient of
+    a grouped convolution ``groups`` times (``cost.training.flop_counter_overcount``)."""
+    from cnncost.bridge.memtrack import count_training_flops
+
+    start = time.perf_counter()
+    cost = training_cost(graph, "torchvision", batch)
+    overcount = flop_counter_overcount(graph, batch)
+    measured = count_training_flops(graph, batch)
+    extra = sum(overcount.values())
+    totals = (Comparison("training FLOPs + FlopCounterMode's grouped-conv weight-gradient "
+                         f"overcount ({extra:,} in {len(overcount)} layers)",
+                         cost.flops + extra, measured),)
+    return MemoryRun(label="training FLOPs (torchvision convention) vs FlopCounterMode",
+                     device="cpu", mode="training", batch=batch, dtype="float32",
+                     precision="float32", optimizer=None, totals=totals, layers=(),
+                     layers_compared=0, seconds=time.perf_counter() - start)
 
 
 def _compare(label: str, report: MemoryReport, tracked: tuple, device: str,

@@ -279,3 +279,25 @@ def _run(model: Any, inputs: tuple[torch.Tensor, ...], config: MemoryConfig, dev
     step.phases.pop("zero_grad", None)
     step.saved = {layer: sum(record.values()) for layer, record in saved.items()}
     return step
+
+
+def count_training_flops(graph: LayerGraph, batch: int) -> int:
+    """``FlopCounterMode``'s total over one training forward and backward of the bridge's module
+    (train mode, fake CPU tensors, the loss ``sum(o.mean())``, which adds no conv or matmul)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cnncost.bridge.module import to_module
+
+    with FakeTensorMode():
+        model = to_module(graph).train()
+        inputs = tuple(torch.randn(batch, *graph.node(n).out_shape) for n in graph.input_names)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            y = model(*inputs)
+            outs = y if isinstance(y, tuple) else (y,)
+            loss = sum(o.float().mean() for o in outs)
+            if isinstance(loss, torch.Tensor) and loss.requires_grad:
+                loss.backward()
+        return int(counter.get_total_flops())

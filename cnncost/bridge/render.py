@@ -86,23 +86,25 @@ def _not_counted_table(report: CheckReport) -> Table:
 
 def _memory_table(runs: tuple[MemoryRun, ...]) -> Table:
     """One row per compared peak of each memory run, then its layers' verdict."""
-    table = Table(title="memory: cnncost's eager model vs PyTorch's MemTracker (bytes, "
-                        "parameters and input included)", box=box.SIMPLE_HEAD,
-                  title_justify="left")
+    table = Table(title="memory and training: cnncost's eager model vs PyTorch run on fake "
+                        "tensors under a memory tracker (bytes, parameters and input included)",
+                  box=box.SIMPLE_HEAD, title_justify="left")
     for header, justify in (("run", "left"), ("quantity", "left"), ("cnncost", "right"),
-                            ("MemTracker", "right"), ("", "left")):
+                            ("measured", "right"), ("", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for run in runs:
-        what = f"{run.label}, batch {run.batch}, " + (
-            f"{run.precision}, {run.optimizer}" if run.mode == "training" else run.dtype)
+        what = f"{run.label}, batch {run.batch}" + (
+            f", {run.precision}, {run.optimizer}" if run.optimizer else
+            f", {run.dtype}" if run.mode == "inference" else "")
         for i, c in enumerate(run.totals):
             table.add_row(what if i == 0 else "", c.quantity, _value(c.analytic),
                           _value(c.measured), _mark(c.ok))
-        bad = len(run.layers)
-        layers = (f"{run.layers_compared} layers: forward peak"
-                  + (" and saved bytes" if run.mode == "training" else "")
-                  + (" equal" if not bad else f"; {bad} differ"))
-        table.add_row("", layers, "", "", _mark(not bad))
+        if run.layers_compared:
+            bad = len(run.layers)
+            layers = (f"{run.layers_compared} layers: forward peak"
+                      + (" and saved bytes" if run.mode == "training" else "")
+                      + (" equal" if not bad else f"; {bad} differ"))
+            table.add_row("", layers, "", "", _mark(not bad))
     return table
 
 
@@ -140,7 +142,8 @@ def check_renderable(report: CheckReport, *, all_layers: bool = False) -> Render
     parts.append(_legend())
     memory_bad = [run.label for run in report.memory if not run.ok]
     verdict = (Text(f"OK: {len(report.layers)} layers, every quantity equal"
-                    + (", memory equal to the tracker's" if report.memory else ""),
+                    + (", memory and training FLOPs equal to the measured"
+                       if report.memory else ""),
                     style="bold green")
                if report.ok else
                Text(f"MISMATCH: {len(bad)} of {len(report.layers)} layers differ"
@@ -155,7 +158,7 @@ def _layers_memory_table(run: MemoryRun) -> Table:
     table = Table(title=f"memory: differing layers ({run.label})", box=box.SIMPLE_HEAD,
                   title_justify="left")
     for header, justify in (("layer", "left"), ("quantity", "left"), ("cnncost", "right"),
-                            ("MemTracker", "right"), ("", "left")):
+                            ("tracker", "right"), ("", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for layer in run.layers:
         for i, c in enumerate(layer.differing):

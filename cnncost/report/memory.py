@@ -18,10 +18,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from cnncost.cost.training import TrainingCost
 from cnncost.errors import FileAccessError, UsageError
 from cnncost.memory.models import MODELS
 from cnncost.memory.report import MemoryReport
-from cnncost.report.table import format_bytes
+from cnncost.report.table import format_bytes, format_count
 
 #: Columns of the per-layer CSV and of the timeline CSV.
 LAYER_COLUMNS = ("name", "op", "before_bytes", "peak_bytes", "after_bytes", "allocated_bytes",
@@ -56,6 +57,39 @@ def figure_rows(m: MemoryReport) -> list[tuple[str, int, str]]:
     rows.append(("peak" + (" (steady state)" if m.mode == "training" else ""), m.peak_bytes,
                  where))
     return rows
+
+
+def training_rows(t: TrainingCost) -> list[tuple[str, int]]:
+    """(what, count) of a training step's arithmetic, the total last."""
+    return [("forward, training mode", t.forward_flops),
+            ("backward: input gradients (MACs)", sum(r.input_grad_macs for r in t.layers)),
+            ("backward: weight gradients (MACs)", sum(r.weight_grad_macs for r in t.layers)),
+            ("backward", t.backward_flops),
+            ("training step", t.flops)]
+
+
+def render_training(t: TrainingCost, *, exact: bool = False) -> RenderableType:
+    table = Table(box=box.SIMPLE_HEAD, title=f"training step FLOPs ({t.convention} convention, "
+                                             f"batch {t.batch})", title_justify="left")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for what, value in training_rows(t):
+        table.add_row(what, format_count(value, exact=exact))
+    note = ("FLOPs = 2 x MACs of conv and linear layers, forward and backward (what "
+            "FlopCounterMode measures, except its count of grouped convolutions' weight "
+            "gradients: groups times too many)" if t.convention == "torchvision" else
+            "every elementary operation of the training-mode forward and of the backward "
+            "(docs/operators.md)")
+    return Group(table, Text(note, style="dim"))
+
+
+def training_dict(t: TrainingCost) -> dict[str, Any]:
+    return {"convention": t.convention, "batch": t.batch, "forward_flops": t.forward_flops,
+            "backward_flops": t.backward_flops, "flops": t.flops, "macs": t.macs,
+            "layers": [{"name": r.name, "op": r.op, "forward_macs": r.forward_macs,
+                        "forward_flops": r.forward_flops, "input_grad_macs": r.input_grad_macs,
+                        "weight_grad_macs": r.weight_grad_macs,
+                        "backward_flops": r.backward_flops} for r in t.layers]}
 
 
 def render_memory(m: MemoryReport, *, exact: bool = False) -> RenderableType:
