@@ -125,6 +125,7 @@ class Simulator:
         self.consumers: dict[str, tuple[str, ...]] = {}
         self.saved_by_layer: dict[str, dict[Storage, int]] = {}
         self.snapshots: dict[str, dict[str, int]] = {}
+        self.input_bytes = 0  # the input batch (and labels) the caller holds
 
     def snapshot(self, name: str) -> None:
         """Remember the bytes per category now (at the end of a phase)."""
@@ -202,6 +203,7 @@ class Simulator:
         """A tensor the caller holds throughout (the input batch, the labels)."""
         storage = Storage(self.nbytes(numel, dtype), "", label, "input")
         storage.holders.add(("caller", label))
+        self.input_bytes += storage.nbytes
         self._change(storage, storage.nbytes, label)
         return Val(numel, dtype, storage)
 

@@ -115,8 +115,10 @@ class MemoryReport:
 
     @property
     def activation_peak_bytes(self) -> int:
-        """The peak above the parameters, buffers and input batch."""
-        return self.peak_bytes - self.weights_bytes - self.buffers_bytes - self.input_bytes
+        """The peak above the parameters, buffers and input batch (the ``liveness`` and ``sum``
+        models count the input among the activations, as the report's figures always have)."""
+        held = self.input_bytes if self.model == "eager" else 0
+        return self.peak_bytes - self.weights_bytes - self.buffers_bytes - held
 
     @property
     def timeline(self) -> tuple[Event, ...]:
@@ -147,7 +149,7 @@ class MemoryReport:
             precision=config.precision, optimizer=config.optimizer if training else None,
             implementation=config.resolved_implementation if training else None,
             device=config.device, weights_bytes=weights, buffers_bytes=buffers,
-            input_bytes=sim.by_category["input"], gradients_bytes=grads,
+            input_bytes=sim.input_bytes, gradients_bytes=grads,
             optimizer_bytes=state, saved_bytes=forward_end.get("activation", 0),
             peak_bytes=peak.peak_bytes, peak_phase=peak.phase, peak_layer=peak.layer,
             peak_op=peak.op, first_step_peak_bytes=steps[0].peak.peak_bytes,
