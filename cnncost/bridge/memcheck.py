@@ -23,19 +23,28 @@ from cnncost.memory.report import MemoryReport
 MIN_TRAINING_BATCH = 2
 
 
+FLOPS_LABEL = "training FLOPs (torchvision convention) vs FlopCounterMode"
+
+
+def plan(batch: int, dtype: str, optimizer: str = "sgd",
+         precision: str = "float32") -> list[tuple[str, MemoryConfig, str, bool]]:
+    """(label, config, device, forward only) of the three tracked runs."""
+    inference = MemoryConfig(mode="inference", batch=batch, dtype=dtype)
+    training = MemoryConfig(mode="training", batch=max(batch, MIN_TRAINING_BATCH),
+                            optimizer=optimizer, precision=precision)
+    return [("inference on fake cuda", inference, "cuda", False),
+            ("training forward on fake cuda", training, "cuda", True),
+            ("training steps on fake cpu", training, "cpu", False)]
+
+
 def memory_runs(graph: LayerGraph, *, batch: int, dtype: str, optimizer: str = "sgd",
                 precision: str = "float32") -> tuple[MemoryRun, ...]:
     """Compare the model with the tracker in the three runs (see the module docstring)."""
     from cnncost.bridge.memtrack import track_memory, tracker_config
 
-    inference = MemoryConfig(mode="inference", batch=batch, dtype=dtype)
-    training = MemoryConfig(mode="training", batch=max(batch, MIN_TRAINING_BATCH),
-                            optimizer=optimizer, precision=precision)
-    plan = [("inference on fake cuda", inference, "cuda", False),
-            ("training forward on fake cuda", training, "cuda", True),
-            ("training steps on fake cpu", training, "cpu", False)]
     runs = []
-    for label, config, device, forward_only in plan:
+    training_batch = None
+    for label, config, device, forward_only in plan(batch, dtype, optimizer, precision):
         start = time.perf_counter()
         try:
             report = analyze_memory(graph, tracker_config(config, device))
@@ -44,9 +53,44 @@ def memory_runs(graph: LayerGraph, *, batch: int, dtype: str, optimizer: str = "
         tracked = track_memory(graph, config, device, forward_only=forward_only)
         runs.append(_compare(label, report, tracked.steps, device, config,
                              time.perf_counter() - start))
-    if any(run.mode == "training" for run in runs):
-        runs.append(_training_flops(graph, training.batch))
+        if config.mode == "training":
+            training_batch = config.batch
+    if training_batch is not None:
+        runs.append(_training_flops(graph, training_batch))
     return tuple(runs)
+
+
+def model_figures(graph: LayerGraph, label: str, batch: int, dtype: str = "float32",
+                  optimizer: str = "sgd", precision: str = "float32",
+                  steps: int = 2) -> dict[str, int | None]:
+    """cnncost's side of one run's totals, by quantity (torch-free: what a committed report of
+    the tracker's measurements is checked against)."""
+    if label == FLOPS_LABEL:
+        cost = training_cost(graph, "torchvision", batch)
+        overcount = flop_counter_overcount(graph, batch)
+        return {_flops_quantity(overcount): cost.flops + sum(overcount.values())}
+    from cnncost.bridge.memtrack import tracker_config
+
+    chosen = {name: (config, device) for name, config, device, _ in
+              plan(batch, dtype, optimizer, precision)}
+    config, device = chosen[label]
+    if config.mode == "training":
+        config = MemoryConfig(mode="training", batch=batch, optimizer=optimizer,
+                              precision=precision)
+    report = analyze_memory(graph, tracker_config(config, device))
+    figures: dict[str, int | None] = {}
+    for number, step in enumerate(report.steps[:steps], start=1):
+        prefix = f"step {number} " if config.mode == "training" else ""
+        for phase in step.phases:
+            figures[f"{prefix}{phase.phase} peak"] = phase.peak_bytes
+    if config.mode == "training":
+        figures["loss saved"] = report.steps[steps - 1].saved.get("loss", 0)
+    return figures
+
+
+def _flops_quantity(overcount: dict[str, int]) -> str:
+    return (f"training FLOPs + FlopCounterMode's grouped-conv weight-gradient overcount "
+            f"({sum(overcount.values()):,} in {len(overcount)} layers)")
 
 
 def _training_flops(graph: LayerGraph, batch: int) -> MemoryRun:
@@ -59,11 +103,9 @@ def _training_flops(graph: LayerGraph, batch: int) -> MemoryRun:
     cost = training_cost(graph, "torchvision", batch)
     overcount = flop_counter_overcount(graph, batch)
     measured = count_training_flops(graph, batch)
-    extra = sum(overcount.values())
-    totals = (Comparison("training FLOPs + FlopCounterMode's grouped-conv weight-gradient "
-                         f"overcount ({extra:,} in {len(overcount)} layers)",
-                         cost.flops + extra, measured),)
-    return MemoryRun(label="training FLOPs (torchvision convention) vs FlopCounterMode",
+    totals = (Comparison(_flops_quantity(overcount), cost.flops + sum(overcount.values()),
+                         measured),)
+    return MemoryRun(label=FLOPS_LABEL,
                      device="cpu", mode="training", batch=batch, dtype="float32",
                      precision="float32", optimizer=None, totals=totals, layers=(),
                      layers_compared=0, seconds=time.perf_counter() - start)

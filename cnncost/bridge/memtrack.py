@@ -205,8 +205,37 @@ class _Tracker:
             layers[self.layer] = max(layers.get(self.layer, 0), self.total)
 
 
+def track_module(build: Any, input_shape: tuple[int, ...], config: MemoryConfig,
+                 device: str) -> TrackedMemory:
+    """The same protocol on any module ``build()`` returns (a torchvision or timm reference
+    model), called as ``model(x)``: the phases only (no per-layer attribution).
+
+    Raises:
+        UsageError: a training step asked on fake CUDA tensors.
+    """
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    config = tracker_config(config.validate(), device)
+    training = config.mode == "training"
+    if training and device == "cuda":
+        raise UsageError("a training step cannot run on fake CUDA tensors without a GPU")
+    with FakeTensorMode():
+        with torch.device(device):
+            model = build()
+        inputs = (torch.randn(config.batch, *input_shape, device=device),)
+        model.train(training)
+        labels = torch.randint(0, 10, (config.batch,), device=device) if training else None
+        optimizer = _optimizer(config, model.parameters()) if training else None
+        count = 1 if not training or config.optimizer == "sgd" else 2
+        steps = tuple(_run(model, inputs, config, device, labels, optimizer, plain=True)
+                      for _ in range(count))
+    return TrackedMemory(config, steps)
+
+
 def _run(model: Any, inputs: tuple[torch.Tensor, ...], config: MemoryConfig, device: str,
-         labels: torch.Tensor | None, optimizer: torch.optim.Optimizer | None) -> TrackedStep:
+         labels: torch.Tensor | None, optimizer: torch.optim.Optimizer | None,
+         plain: bool = False) -> TrackedStep:
     import torch
     import torch.nn.functional as F
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -257,7 +286,7 @@ def _run(model: Any, inputs: tuple[torch.Tensor, ...], config: MemoryConfig, dev
             optimizer.zero_grad(set_to_none=True)
         tracker.phase = "forward"
         with _autocast(device, config.autocast):
-            y = model.run(inputs, around=around)
+            y = model(*inputs) if plain else model.run(inputs, around=around)
             tracker.layer = ""
             tracker.sample(layer=False)
             if labels is not None:

@@ -1,5 +1,8 @@
 """``check`` passes on CPU for every spec in ``specs/`` and every variant (batch 1, float32).
 
+The memory section of the check runs on the whole zoo in ``python -m cnncost.bridge.memzoo``
+(tens of minutes); ``test_memory_zoo`` keeps its committed report current.
+
 The specs are discovered at collection time (``specs/**/*.yaml`` except ``specs/blocks/``), so a
 new spec or variant is covered without touching this file. Models above ``SLOW_MACS`` conv +
 linear MACs are marked ``slow`` (they still run in CI). A spec that does not load is collected as
@@ -51,7 +54,7 @@ def test_specs_are_found() -> None:
 @pytest.mark.parametrize("path, variant, load_error", cases())
 def test_check_passes(path: Path, variant: str | None, load_error: str | None) -> None:
     assert load_error is None, f"{path} does not load:\n{load_error}"
-    report = check(path, variant=variant)
+    report = check(path, variant=variant, memory=False)  # memory: test_memory_zoo
     assert report.ok, check_text(report, width=160)
     assert report.mismatches == ()
     assert report.layers, "nothing was checked"
