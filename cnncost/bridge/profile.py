@@ -10,9 +10,9 @@ memory figures) so that everything but the CUDA calls is testable without a GPU.
 - Total forward latency: events around the whole ``model(*inputs)``, median of ``repeats`` (not
   the sum of the per-layer medians, which is reported separately).
 - Memory: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` for an inference
-  forward (``no_grad``) and for a forward + backward (eval mode, gradients of every parameter),
-  with the allocation before the forward (weights and input) as the baseline; next to the
-  analytic weight bytes, activation bytes and peak live activation bytes.
+  forward (``no_grad``) and for the second of two training steps (train mode, cross-entropy, SGD),
+  with the allocation before each as its baseline; next to the eager memory model's figures for
+  the same protocol on CUDA (``cnncost.memory``) and the liveness and sum figures.
 
 Results go to ``reports/gpu/<spec>-<variant>-b<batch>-<dtype>.{json,md}`` (``write_profile``).
 """
@@ -166,26 +166,57 @@ def time_forward(model: GraphModule, inputs: tuple[torch.Tensor, ...], timer: Ti
 
 @dataclass(frozen=True)
 class Memory:
-    """Measured CUDA memory (bytes) next to the analytic figures at the same batch and dtype."""
+    """Measured CUDA memory (bytes) next to the analytic figures at the same batch and dtype.
 
-    baseline_bytes: int  # allocated before the forward: weights, buffers, input
+    The eager memory model (``cnncost.memory``) predicts everything PyTorch allocates through
+    operators; the caching allocator also serves what kernels allocate for themselves (cuDNN's
+    workspaces, cuBLAS') and what libraries keep (cuBLAS' workspace after the first matmul).
+    Those are what ``*_unmodelled_bytes`` measures, above the baseline, where the model has
+    nothing.
+    """
+
+    baseline_bytes: int  # allocated before the forward: weights, buffers, input (+ workspaces)
     inference_peak_bytes: int  # max allocated during a no_grad forward
-    training_peak_bytes: int | None  # max allocated during forward + backward (None: out of
-    # device memory, which the inference figures and the timings do not prevent)
+    training_peak_bytes: int | None  # max allocated in the second of two training steps (SGD,
+    # cross-entropy; None: out of device memory, which the inference figures do not prevent)
     analytic_weight_bytes: int
-    analytic_activation_bytes: int  # every tensor of the forward, input included
-    analytic_peak_activation_bytes: int  # live tensors, freed after their last consumer
+    analytic_activation_bytes: int  # every tensor of the forward, input included (sum model)
+    analytic_peak_activation_bytes: int  # liveness model
+    eager_baseline_bytes: int = 0  # the eager model's weights, buffers and input (CUDA blocks)
+    eager_inference_peak_bytes: int = 0
+    training_start_bytes: int | None = None  # allocated after zero_grad of the second step
+    eager_training_start_bytes: int | None = None
+    eager_training_peak_bytes: int | None = None
 
     @property
     def inference_activation_bytes(self) -> int:
         return self.inference_peak_bytes - self.baseline_bytes
 
+    @property
+    def inference_unmodelled_bytes(self) -> int:
+        """Measured minus modelled, each above its baseline."""
+        return (self.inference_activation_bytes
+                - (self.eager_inference_peak_bytes - self.eager_baseline_bytes))
+
+    @property
+    def training_unmodelled_bytes(self) -> int | None:
+        if (self.training_peak_bytes is None or self.training_start_bytes is None
+                or self.eager_training_peak_bytes is None
+                or self.eager_training_start_bytes is None):
+            return None
+        return ((self.training_peak_bytes - self.training_start_bytes)
+                - (self.eager_training_peak_bytes - self.eager_training_start_bytes))
+
 
 def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]
-                   ) -> tuple[int, int, int | None]:
-    """(baseline, inference peak, forward + backward peak) in bytes, on CUDA; the last is None
-    when the forward + backward runs out of device memory (every activation it keeps for the
-    backward can exceed the device where one forward does not: EfficientNet-B7 at batch 64)."""
+                   ) -> tuple[int, int, int | None, int | None]:
+    """(baseline, inference peak, training peak, training start) in bytes, on CUDA.
+
+    Training: two steps of ``zero_grad(set_to_none=True)``, train-mode forward, cross-entropy
+    (2-D outputs; the mean otherwise), backward and an SGD step (PyTorch's default foreach
+    update), the second measured from its ``zero_grad`` on; its peak is None when it runs out of
+    device memory (every activation it keeps can exceed the device where one forward does not:
+    EfficientNet-B7 at batch 64)."""
     import torch
 
     model.zero_grad(set_to_none=True)
@@ -199,27 +230,61 @@ def measure_memory(model: GraphModule, inputs: tuple[torch.Tensor, ...]
     inference = torch.cuda.max_memory_allocated()
     del out
     torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
     training: int | None = None
+    start: int | None = None
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    labels = torch.randint(0, 10, (inputs[0].shape[0],), device=inputs[0].device)
+    model.train()
     try:
-        _forward_backward(model, inputs)
+        for step in range(2):
+            optimizer.zero_grad(set_to_none=True)
+            if step == 1:
+                torch.cuda.synchronize()
+                start = torch.cuda.memory_allocated()
+                torch.cuda.reset_peak_memory_stats()
+            _training_step(model, inputs, labels)
+            optimizer.step()
         torch.cuda.synchronize()
         training = torch.cuda.max_memory_allocated()
     except torch.cuda.OutOfMemoryError:
-        pass  # the activations go with the exception's frames at the end of this block
+        start = None  # the activations go with the exception's frames at the end of this block
+    model.eval()
     model.zero_grad(set_to_none=True)
+    del optimizer
     torch.cuda.empty_cache()
-    return baseline, inference, training
+    return baseline, inference, training, start
 
 
-def _forward_backward(model: GraphModule, inputs: tuple[torch.Tensor, ...]) -> None:
-    import torch
+def _training_step(model: GraphModule, inputs: tuple[torch.Tensor, ...],
+                   labels: torch.Tensor) -> None:
+    import torch.nn.functional as F
 
     out = model(*inputs)
     outs = out if isinstance(out, tuple) else (out,)
-    loss = sum(o.float().sum() for o in outs)
-    if isinstance(loss, torch.Tensor) and loss.requires_grad:  # else no parameter: no backward
+    del out
+    loss = None
+    for o in outs:
+        term = F.cross_entropy(o, labels % o.shape[1]) if o.dim() == 2 else o.mean()
+        loss = term if loss is None else loss + term
+    del outs
+    if loss is not None and loss.requires_grad:  # else no parameter: no backward
         loss.backward()
+
+
+def eager_memory(graph: Any, batch: int, dtype: str) -> tuple[int, int, int | None, int | None]:
+    """The eager model's (baseline, inference peak, training start, training peak) on CUDA at
+    the profile's batch and dtype (training: the same protocol, steady state)."""
+    from cnncost.memory.engine import NoGradient
+    from cnncost.memory.models import MemoryConfig, analyze_memory
+
+    inference = analyze_memory(graph, MemoryConfig(batch=batch, dtype=dtype))
+    baseline = inference.weights_bytes + inference.buffers_bytes + inference.input_bytes
+    try:
+        training = analyze_memory(graph, MemoryConfig(mode="training", batch=batch, dtype=dtype))
+    except NoGradient:
+        return baseline, inference.peak_bytes, None, None
+    steady = training.steps[-1]
+    return baseline, inference.peak_bytes, steady.start_bytes, steady.peak.peak_bytes
 
 
 # --------------------------------------------------------------------------- the profile
@@ -320,10 +385,12 @@ def profile(spec: str | Path | LoadedSpec, *, variant: str | None = None,
                                    tick=progress("forward timing", repeats))
             memory = None
             if cuda:
-                baseline, inference, training = measure_memory(model, inputs)
+                baseline, inference, training, start = measure_memory(model, inputs)
+                eager = eager_memory(graph, batch, dtype)
                 memory = Memory(baseline, inference, training, full.totals.weight_bytes,
                                 full.totals.activation_bytes,
-                                full.totals.peak_activation_bytes)
+                                full.totals.peak_activation_bytes, eager[0], eager[1], start,
+                                eager[2], eager[3])
     finally:
         torch.backends.cudnn.benchmark = previous
     layers = tuple(
@@ -431,18 +498,26 @@ def profile_to_markdown(report: ProfileReport) -> str:
     m = report.memory
     if m is not None:
         rows += [
-            ["weights + buffers + input allocated (baseline) / analytic weights",
+            ["weights + buffers + input allocated (baseline) / eager model",
              format_bytes(m.baseline_bytes, exact=True),
-             format_bytes(m.analytic_weight_bytes, exact=True)],
-            ["inference peak above baseline / analytic peak live activations",
-             format_bytes(m.inference_activation_bytes, exact=True),
-             format_bytes(m.analytic_peak_activation_bytes, exact=True)],
-            ["inference peak allocated", format_bytes(m.inference_peak_bytes, exact=True), ""],
-            ["forward + backward peak allocated / analytic all activations",
+             format_bytes(m.eager_baseline_bytes, exact=True)],
+            ["inference peak allocated / eager model",
+             format_bytes(m.inference_peak_bytes, exact=True),
+             format_bytes(m.eager_inference_peak_bytes, exact=True)],
+            ["inference: above the baseline, not modelled (workspaces ...)",
+             format_bytes(m.inference_unmodelled_bytes, exact=True, signed=True), ""],
+            ["training step peak allocated (2nd step, SGD) / eager model",
              "out of device memory" if m.training_peak_bytes is None
              else format_bytes(m.training_peak_bytes, exact=True),
-             format_bytes(m.analytic_activation_bytes, exact=True)],
+             "" if m.eager_training_peak_bytes is None
+             else format_bytes(m.eager_training_peak_bytes, exact=True)],
         ]
+        if m.training_unmodelled_bytes is not None:
+            rows.append(["training: above the step's start, not modelled",
+                         format_bytes(m.training_unmodelled_bytes, exact=True, signed=True), ""])
+        rows.append(["liveness model peak activations / sum model", "",
+                     f"{format_bytes(m.analytic_peak_activation_bytes, exact=True)} / "
+                     f"{format_bytes(m.analytic_activation_bytes, exact=True)}"])
     lines += [md_table(["", "measured", "analytic"], "lrr", rows), ""]
     layer_rows = [[f"`{layer.name}`", layer.op, format_shape(layer.out_shape),
                    _ms(layer.latency.median_ms), _ms(layer.latency.min_ms),

@@ -136,6 +136,10 @@ def test_cuda_profile(tmp_path: Path, dtype: str) -> None:
     assert memory.baseline_bytes >= memory.analytic_weight_bytes
     assert memory.inference_peak_bytes > memory.baseline_bytes
     assert memory.training_peak_bytes > memory.inference_peak_bytes
+    # what eager PyTorch allocates through operators is all there; the allocator only adds
+    # what kernels take for themselves (cuDNN workspaces ...)
+    assert memory.inference_unmodelled_bytes >= 0
+    assert memory.training_unmodelled_bytes is not None and memory.training_unmodelled_bytes >= 0
     assert report.forward.median_ms > 0
     assert all(layer.latency.median_ms > 0 for layer in report.layers if layer.op != "input")
     paths = P.write_profile(report, tmp_path)
@@ -151,10 +155,10 @@ def test_cuda_check_passes() -> None:
     assert report.ok and report.device.startswith("cuda")
 
 
-def test_memory_keeps_the_inference_peak_when_the_backward_runs_out(monkeypatch) -> None:
+def test_memory_keeps_the_inference_peak_when_the_training_step_runs_out(monkeypatch) -> None:
     """The control flow of ``measure_memory`` with torch.cuda's allocator statistics faked (the
-    real ones need a GPU): the forward + backward running out of memory gives None for it, not
-    a lost profile."""
+    real ones need a GPU): the training step running out of memory gives None for it, not a
+    lost profile."""
     graph, _ = api.build_graph(SMALL, variant="bottleneck")
     model = to_module(graph).eval()
     allocated = iter([1000])  # memory_allocated: the baseline
@@ -167,12 +171,28 @@ def test_memory_keeps_the_inference_peak_when_the_backward_runs_out(monkeypatch)
     def out_of_memory(*args: object) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
 
-    monkeypatch.setattr(P, "_forward_backward", out_of_memory)
-    assert P.measure_memory(model, (torch.randn(1, 192, 28, 28),)) == (1000, 5000, None)
-    memory = P.Memory(1000, 5000, None, 1, 2, 3)
+    monkeypatch.setattr(P, "_training_step", out_of_memory)
+    assert P.measure_memory(model, (torch.randn(1, 192, 28, 28),)) == (1000, 5000, None, None)
+    assert not model.training  # left in eval mode
+    memory = P.Memory(1000, 5000, None, 1, 2, 3, 900, 4000)
+    assert memory.inference_unmodelled_bytes == (5000 - 1000) - (4000 - 900)
+    assert memory.training_unmodelled_bytes is None
     report = P.ProfileReport(
         model="m", variant=None, overrides={}, spec_file="x", batch=64, dtype="float32",
         device="cuda", device_name="gpu", versions={}, settings={},
         forward=P.Latency(1, 1, 1, 1), layers=(), memory=memory, macs=0, flops=0)
-    assert "| forward + backward peak allocated / analytic all activations | out of device " \
-           "memory |" in P.profile_to_markdown(report)
+    text = P.profile_to_markdown(report)
+    assert "| training step peak allocated (2nd step, SGD) / eager model | out of device " \
+           "memory |" in text
+    assert "| inference: above the baseline, not modelled (workspaces ...) | +900 B |" in text
+
+
+def test_eager_memory_of_the_profile_protocol() -> None:
+    graph, _ = api.build_graph(SPECS / "resnet.yaml", variant="resnet18")
+    baseline, peak, start, training = P.eager_memory(graph, 4, "float32")
+    from cnncost.memory.models import MemoryConfig, analyze_memory
+
+    inference = analyze_memory(graph, MemoryConfig(batch=4))
+    assert peak == inference.peak_bytes
+    assert baseline == inference.weights_bytes + inference.buffers_bytes + inference.input_bytes
+    assert start is not None and training is not None and training > start > baseline

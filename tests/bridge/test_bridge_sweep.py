@@ -227,6 +227,14 @@ def test_index_shows_measured_memory_next_to_the_analytic(tmp_path: Path) -> Non
     assert row[:6] == ["[big](big-default-b64-float32.md)", 64, "float32", "NVIDIA H200",
                        "equal", "4.000"]
     # images/s = 64 / 4 ms; TFLOP/s = 2 x 64e9 MACs / 4 ms = 32e12; inference above the
-    # baseline = 3 MiB, next to the analytic 2 MiB peak; the backward ran out of memory
-    assert row[6:] == ["16,000", "64.0 G", "32", "3.00 MiB", "2.00 MiB", "out of memory",
-                       "40.0 MiB"]
+    # baseline = 3 MiB, next to the liveness 2 MiB peak of a profile without eager figures; the
+    # training step ran out of memory
+    assert row[6:] == ["16,000", "64.0 G", "32", "3.00 MiB", "2.00 MiB (liveness)",
+                       "out of memory", "40.0 MiB (sum)"]
+    memory.update(eager_baseline_bytes=1000, eager_inference_peak_bytes=1000 + 2 * 2**20 + 512,
+                  training_peak_bytes=1000 + 7 * 2**20, training_start_bytes=1000 + 2**20,
+                  eager_training_start_bytes=1000 + 2**20, eager_training_peak_bytes=1000
+                  + 7 * 2**20)
+    (tmp_path / "big-default-b64-float32.json").write_text(json.dumps(data))
+    # eager: 2 MiB + 512 B above its baseline; training: 6 MiB above the step's start, both
+    assert S.index_rows(tmp_path)[0][9:] == ["3.00 MiB", "2.00 MiB", "6.00 MiB", "6.00 MiB"]
