@@ -27,7 +27,7 @@ FAMILIES = {"io", "conv", "linear", "distance", "norm", "activation", "pool", "e
 # The catalog lists these in prose rather than in a table.
 PROSE_OPS = {"relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "scaled_tanh",
              "swish", "hard_swish", "gelu", "softmax",
-             "flatten", "reshape", "dropout", "zero_pad2d", "crop2d"}
+             "flatten", "reshape", "dropout", "stochastic_depth", "zero_pad2d", "crop2d"}
 
 
 def _catalog_ops() -> set[str]:
@@ -66,6 +66,11 @@ def test_definition_is_complete(name: str) -> None:
     if op.zero_cost is not None:
         assert op.zero_cost.strip()
         assert op.fvcore is not None and op.connections is not None
+    # every operator says what it allocates (the eager memory model) and what its backward costs
+    assert op.memory is not None, "no memory rule"
+    from cnncost.cost.training import BACKWARD
+
+    assert name in BACKWARD or op.family in BACKWARD, "no training rule"
 
 
 def test_act_attribute_on_exactly_the_fusing_ops() -> None:
