@@ -86,6 +86,17 @@ class TrainingCost:
     def macs(self) -> int:
         return sum(r.forward_macs + r.backward_macs for r in self.layers)
 
+    def block_flops(self) -> dict[str, tuple[int, int]]:
+        """(forward, backward) FLOPs per dotted-name prefix, in order of first appearance."""
+        out: dict[str, list[int]] = {}
+        for row in self.layers:
+            parts = row.name.split(".")
+            for level in range(1, len(parts)):
+                acc = out.setdefault(".".join(parts[:level]), [0, 0])
+                acc[0] += row.forward_flops
+                acc[1] += row.backward_flops
+        return {name: (f, b) for name, (f, b) in out.items()}
+
 
 def _needs_grad(graph: LayerGraph) -> dict[str, bool]:
     """Whether each node's output requires a gradient: it depends on a trainable parameter."""

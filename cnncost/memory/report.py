@@ -87,6 +87,36 @@ class LayerMemory:
 
 
 @dataclass(frozen=True)
+class BlockMemory:
+    """A dotted scope over the (steady-state) step: the highest total while any of its layers
+    ran (forward, and backward in training), and the bytes its layers allocated and saved."""
+
+    name: str
+    level: int
+    layers: int
+    peak_bytes: int
+    allocated_bytes: int
+    saved_bytes: int
+    backward_peak_bytes: int
+
+
+def aggregate_blocks(layers: tuple[LayerMemory, ...]) -> tuple[BlockMemory, ...]:
+    """One row per dotted-name prefix, in order of first appearance (as the cost report's)."""
+    acc: dict[str, list[int]] = {}
+    for row in layers:
+        parts = row.name.split(".")
+        for level in range(1, len(parts)):
+            block = ".".join(parts[:level])
+            a = acc.setdefault(block, [level, 0, 0, 0, 0, 0])
+            a[1] += 1
+            a[2] = max(a[2], row.peak_bytes)
+            a[3] += row.allocated_bytes
+            a[4] += row.saved_bytes
+            a[5] = max(a[5], row.backward_peak_bytes)
+    return tuple(BlockMemory(name, *values) for name, values in acc.items())
+
+
+@dataclass(frozen=True)
 class MemoryReport:
     """A memory analysis: the config, its parts, the peaks, one row per layer, the timeline."""
 
@@ -112,6 +142,7 @@ class MemoryReport:
     phases: tuple[PhasePeak, ...]
     layers: tuple[LayerMemory, ...]
     steps: tuple[StepMemory, ...] = field(repr=False, default=())
+    blocks: tuple[BlockMemory, ...] = ()
 
     @property
     def activation_peak_bytes(self) -> int:
@@ -153,10 +184,17 @@ class MemoryReport:
             optimizer_bytes=state, saved_bytes=forward_end.get("activation", 0),
             peak_bytes=peak.peak_bytes, peak_phase=peak.phase, peak_layer=peak.layer,
             peak_op=peak.op, first_step_peak_bytes=steps[0].peak.peak_bytes,
-            phases=steady.phases, layers=tuple(layers), steps=tuple(steps))
+            phases=steady.phases, layers=tuple(layers), steps=tuple(steps),
+            blocks=aggregate_blocks(tuple(layers)))
 
     def layer(self, name: str) -> LayerMemory:
         for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def block(self, name: str) -> BlockMemory:
+        for row in self.blocks:
             if row.name == name:
                 return row
         raise KeyError(name)

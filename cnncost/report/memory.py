@@ -86,6 +86,8 @@ def render_training(t: TrainingCost, *, exact: bool = False) -> RenderableType:
 def training_dict(t: TrainingCost) -> dict[str, Any]:
     return {"convention": t.convention, "batch": t.batch, "forward_flops": t.forward_flops,
             "backward_flops": t.backward_flops, "flops": t.flops, "macs": t.macs,
+            "blocks": [{"name": name, "forward_flops": f, "backward_flops": b}
+                       for name, (f, b) in t.block_flops().items()],
             "layers": [{"name": r.name, "op": r.op, "forward_macs": r.forward_macs,
                         "forward_flops": r.forward_flops, "input_grad_macs": r.input_grad_macs,
                         "weight_grad_macs": r.weight_grad_macs,

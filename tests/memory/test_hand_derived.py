@@ -189,3 +189,20 @@ def test_liveness_and_sum_models_reproduce_the_report_figures(tmp_path: Path) ->
             m = analyze_memory(g, MemoryConfig(batch=2, device="cpu", model=model))
             # the report's figures count the input as an activation; the model as the input
             assert m.peak_bytes == costs.totals.weight_bytes + figure
+
+
+def test_blocks_aggregate_their_layers(tmp_path: Path) -> None:
+    g = graph(tmp_path, [conv("stem"), conv("blk.a"), conv("blk.b"), conv("head")])
+    m = analyze_memory(g, MemoryConfig(mode="training", batch=2, device="cpu"))
+    blk = m.block("blk")
+    a, b = m.layer("blk.a"), m.layer("blk.b")
+    assert (blk.level, blk.layers) == (1, 2)
+    assert blk.peak_bytes == max(a.peak_bytes, b.peak_bytes)
+    assert blk.saved_bytes == a.saved_bytes + b.saved_bytes == 2 * MAP  # each conv's input
+    assert blk.allocated_bytes == a.allocated_bytes + b.allocated_bytes
+    from cnncost.cost.training import training_cost
+
+    t = training_cost(g, "torchvision", 2)
+    # 3x3 conv 4 -> 4 on 8x8: 2 * 64 * 4 * 36 = 18,432 MACs at batch 2; forward 2x, backward:
+    # input and weight gradients 4x
+    assert t.block_flops()["blk"] == (2 * 2 * 18432, 2 * 4 * 18432)
