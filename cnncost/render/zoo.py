@@ -3,8 +3,8 @@
 Must not import torch. The zoo chart is the figure of Canziani et al. (2016), "An Analysis of
 Deep Neural Network Models for Practical Applications": documented top-1 accuracy against
 operations, bubble area proportional to parameters, drawn from ``cnncost table``'s rows
-(``report.zoo.ZooRow``). ``python -m cnncost.render.zoo`` rewrites ``reports/zoo.html`` and
-``reports/zoo.png``; a test compares their data with the specs.
+(``report.zoo.ZooRow``). ``render.committed`` writes ``reports/zoo.html`` and ``reports/zoo.png``
+with ``write_zoo_pictures``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cnncost.cost.result import CostReport
 from cnncost.errors import FileAccessError, UsageError
 from cnncost.render.charts import new_figure, save
 from cnncost.report.table import format_count
-from cnncost.report.zoo import ZOO_CONVENTION, ZooRow, spec_paths, zoo_rows
+from cnncost.report.zoo import ZOO_CONVENTION, ZooRow
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -241,11 +241,10 @@ def zoo_data(rows: Sequence[ZooRow]) -> list[dict[str, Any]]:
     return [{**asdict(r), "input_shape": list(r.input_shape)} for r in rows]
 
 
-def write_zoo_pictures(spec_dir: Path, out_dir: Path) -> list[Path]:
-    """Rewrite ``out_dir/zoo.html`` (the sortable table with the chart) and ``out_dir/zoo.png``."""
+def write_zoo_pictures(rows: Sequence[ZooRow], out_dir: Path) -> list[Path]:
+    """Write ``out_dir/zoo.html`` (the sortable table with the chart) and ``out_dir/zoo.png``."""
     from cnncost.render.html import zoo_page
 
-    rows = zoo_rows(spec_paths([spec_dir]))
     page = out_dir / "zoo.html"
     page.write_text(zoo_page(rows, convention=ZOO_CONVENTION, dtype="float32", batch=1),
                     encoding="utf-8")
@@ -261,11 +260,3 @@ def describe(rows: Sequence[ZooRow]) -> str:
     return (f"{len({r.model for r in rows})} models, {len(rows)} variants; {bubbles} document a "
             f"top-1 accuracy; the largest has {format_count(max(r.macs for r in rows))} MACs")
 
-
-if __name__ == "__main__":  # python -m cnncost.render.zoo [SPEC_DIR [OUT_DIR]]
-    import sys
-
-    spec_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("specs")
-    out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("reports")
-    for written in write_zoo_pictures(spec_dir, out_dir):
-        print(f"wrote {written}")
