@@ -27,7 +27,7 @@ METRICS = (("macs", "MACs", False), ("params_total", "parameters", False),
            ("activation_bytes", "activation memory", True))
 COLOURS = {"macs": "#2563eb", "params_total": "#dc2626", "activation_bytes": "#059669"}
 #: Saved files carry no date or software version, so the same data gives the same bytes.
-SVG_RC = {"svg.fonttype": "none", "svg.hashsalt": "cnncost", "font.size": 9}
+SVG_RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "cnncost", "font.size": 9}
 _BLANK = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None},
           "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
 
@@ -49,7 +49,7 @@ def save(figure: Figure, target: Any, fmt: str, metadata: dict[str, str] | None 
     import matplotlib
 
     meta = {**_BLANK.get(fmt, {}), **(metadata or {})}
-    with matplotlib.rc_context(SVG_RC):
+    with matplotlib.rc_context(SVG_RC):  # type: ignore[arg-type]  # typed as literal keys
         figure.savefig(target, format=fmt, metadata=meta, dpi=150)
 
 

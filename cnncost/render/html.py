@@ -18,11 +18,10 @@ from typing import Any
 from cnncost import __version__
 from cnncost.cost.result import CostReport
 from cnncost.render import breakdown, charts
-from cnncost.report.diff import DiffReport
-from cnncost.report.zoo import ZooRow
 from cnncost.render.needs import need_jinja2
 from cnncost.render.structure import FAMILY_COLOURS, family_of
 from cnncost.render.timeline import live_memory_timeline
+from cnncost.report.diff import DiffReport
 from cnncost.report.table import (
     enclosing_blocks,
     format_bytes,
@@ -33,6 +32,7 @@ from cnncost.report.table import (
     report_rows,
     total_lines,
 )
+from cnncost.report.zoo import ZooRow
 
 _NS = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
 
@@ -50,7 +50,7 @@ def json_island(data: Any) -> str:
 def inline_svg(svg: str, prefix: str) -> str:
     """A matplotlib SVG made safe to sit beside others in one page: its ids (and the references
     to them) get ``prefix``, and the metadata block goes (it names outside vocabularies)."""
-    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
     svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}-{m.group(1)})", svg)
     return re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}-{m.group(1)}"', svg)
@@ -288,7 +288,7 @@ def diff_page(diff: DiffReport, *, depth: int | None = None) -> str:
 
 
 def _zoo_cells(row: ZooRow) -> list[dict[str, Any]]:
-    def num(v: int | float | None, text: str | None = None) -> dict[str, Any]:
+    def num(v: float | None, text: str | None = None) -> dict[str, Any]:
         return {"v": v, "text": "" if v is None else text if text is not None else f"{v:,}"}
 
     size = row.documented_size_mb

@@ -56,6 +56,7 @@ def zoo_chart(rows: Sequence[ZooRow], *, convention: str) -> Figure:
         raise UsageError("no spec documents a top-1 accuracy (documented: metric top1): nothing "
                          "to plot")
     from matplotlib import colormaps
+    from matplotlib.collections import PathCollection
 
     figure = new_figure(12, 8)
     ax = figure.subplots()
@@ -84,7 +85,8 @@ def zoo_chart(rows: Sequence[ZooRow], *, convention: str) -> Figure:
     _size_key(ax)
     legend = ax.legend(loc="lower right", fontsize=7, ncols=2, title="model", title_fontsize=8)
     for handle in legend.legend_handles:  # one size in the key: colour names the model
-        handle.set_sizes([30])
+        if isinstance(handle, PathCollection):
+            handle.set_sizes([30])
     _declutter(ax, texts)
     return figure
 
@@ -168,9 +170,9 @@ def variant_chart(points: Sequence[VariantPoint], *, x: str, y: str, group: str 
         raise UsageError(f"fewer than two variants have numbers for both {x} and {y}"
                          + (f" and a {group}" if group else "") + f"; the variants have: {have}")
     if group is None:  # a text parameter that tells the variants apart (flavor) makes the curves
-        texts = [k for k in usable[0].values if all(isinstance(p.values.get(k), str) for p in usable)
+        words = [k for k in usable[0].values if all(isinstance(p.values.get(k), str) for p in usable)
                  and len({p.values[k] for p in usable}) > 1]
-        group = texts[0] if len(texts) == 1 else None
+        group = words[0] if len(words) == 1 else None
     figure = new_figure(9, 6)
     ax = figure.subplots()
     groups: dict[Any, list[VariantPoint]] = {}
@@ -178,12 +180,12 @@ def variant_chart(points: Sequence[VariantPoint], *, x: str, y: str, group: str 
     for p in usable:
         groups.setdefault(p.values[group] if group else "", []).append(p)
     for key, members in groups.items():
-        members.sort(key=lambda p: p.values[x])
-        (line,) = ax.plot([p.values[x] for p in members], [p.values[y] for p in members], "o-",
-                          ms=4, label=f"{group} = {key}" if group else None)
+        members.sort(key=lambda p: float(p.values[x]))
+        xs, ys = [float(p.values[x]) for p in members], [float(p.values[y]) for p in members]
+        (line,) = ax.plot(xs, ys, "o-", ms=4, label=f"{group} = {key}" if group else None)
         line.set_gid(f"curve:{key}")
-        texts += [ax.text(p.values[x], p.values[y], p.variant, fontsize=6.5, color="#374151")
-                  for p in members]
+        texts += [ax.text(px, py, p.variant, fontsize=6.5, color="#374151")
+                  for px, py, p in zip(xs, ys, members)]
     ax.set_xlabel(_axis_name(x))
     ax.set_ylabel(_axis_name(y))
     for key, axis in ((x, ax.xaxis), (y, ax.yaxis)):

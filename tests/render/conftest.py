@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cnncost import api
-from cnncost.cost.result import ConventionInfo, CostReport, LayerCost, Totals
 from cnncost.cost.engine import aggregate_blocks
+from cnncost.cost.result import ConventionInfo, CostReport, LayerCost, Totals
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"

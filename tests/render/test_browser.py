@@ -78,7 +78,7 @@ def test_inception_branches_side_by_side(inception_v1, tmp_path) -> None:
     page = tmp_path / "inception_v1.html"
     page.write_text(report_page(inception_v1, depth=2), encoding="utf-8")
     document = browse(page)
-    nodes, edges, _ = graph_of(document)
+    nodes, _, _ = graph_of(document)
     assert nodes == [n.name for n in drawing_of(inception_v1, 2).nodes]
     boxes = {g.attrs["data-name"]: g.attrs["transform"] for g in document.by_id("graph").iter("g")
              if g.has_class("node")}

@@ -29,7 +29,7 @@ STALE = "stale: run python -m cnncost.render.committed --screenshots"
 
 def without_charts(text: str) -> str:
     """The page less its matplotlib SVGs (their text varies with matplotlib's version)."""
-    return re.sub(r"<svg .*?</svg>", "<svg/>", text, flags=re.S)
+    return re.sub(r"<svg .*?</svg>", "<svg/>", text, flags=re.DOTALL)
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_draw_dot_on_standard_output_needs_no_program(capsys, monkeypatch, resne
     code, out, _ = cli(capsys, "draw", R50, "--depth", "1")
     assert code == 0 and out.startswith("digraph resnet {")
     for name in ("input", "conv1", "layer1", "layer4", "fc"):
-        assert re.search(rf"^\s*{name} \[label=<<b>{name}</b>", out, re.M), name
+        assert re.search(rf"^\s*{name} \[label=<<b>{name}</b>", out, re.MULTILINE), name
     assert "layer3 -> layer4" in out and "cluster" not in out
     code, out, _ = cli(capsys, "draw", R50, "--depth", "2", "--costs", "--direction", "LR")
     assert "subgraph cluster_layer1 {" in out and "rankdir=LR" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from cnncost import api
@@ -41,7 +43,7 @@ def test_depths_chosen_for_charts_and_drawings(resnet50) -> None:
 def test_resnet50_at_depth_1_is_stem_stages_head(resnet50) -> None:
     drawing = drawing_of(resnet50, 1)
     assert [n.name for n in drawing.nodes] == RESNET_TOP
-    assert list(drawing.edges) == list(zip(RESNET_TOP, RESNET_TOP[1:]))
+    assert list(drawing.edges) == list(pairwise(RESNET_TOP))
     assert drawing.clusters == ()
     layer1 = next(n for n in drawing.nodes if n.name == "layer1")
     block = resnet50.block("layer1")
