@@ -127,9 +127,10 @@ def table_rows(report: CostReport, depth: int | None) -> list[TableRow]:
 def graph_data(report: CostReport, depth: int | None, direction: str) -> dict[str, Any]:
     """What the page's graph script draws: layers (with the indices of their inputs) and blocks."""
     index = {x.name: i for i, x in enumerate(report.layers)}
+    blocks = {b.name for b in report.blocks}
     last_shape: dict[str, tuple[int, ...]] = {}
     for layer in report.layers:
-        for block in enclosing_blocks(layer.name, {b.name for b in report.blocks}):
+        for block in enclosing_blocks(layer.name, blocks):
             last_shape[block] = layer.out_shape
     return {
         "direction": direction,

@@ -143,3 +143,38 @@ def test_the_page_asks_for_nothing(resnet_file, tmp_path) -> None:
     # the browser's own background requests have no origin; a page's would come from its own
     asked = [p["url"] for p in started if p.get("initiator") != "not an origin"]
     assert asked == []
+
+
+#: Run after the page's own scripts: a person's pointer, as DOM events, and what it showed.
+POINTER = """<script>
+(() => {
+  const out = {};
+  const node = (name) => [...document.querySelectorAll("#graph g.node")]
+    .find((g) => g.dataset.name === name);
+  const say = (key) => { out[key] = {nodes: Number(document.getElementById("graph").dataset.nodes),
+    tip: document.getElementById("tip").hidden ? null : document.getElementById("tip").innerText,
+    details: document.getElementById("details").dataset.name || null}; };
+  node("conv1").querySelector("rect").dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+  say("hover");
+  node("layer2").querySelector("rect").dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  say("open");
+  const title = [...document.querySelectorAll("#graph g.cluster")]
+    .find((g) => g.dataset.name === "layer2").querySelector("text");
+  title.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+  say("close");
+  document.body.dataset.pointer = JSON.stringify(out);
+})();
+</script>"""
+
+
+def test_pointer_hovers_opens_and_closes(resnet50, tmp_path) -> None:
+    page = tmp_path / "pointer.html"
+    page.write_text(report_page(resnet50, depth=1).replace("</body>", POINTER + "</body>"),
+                    encoding="utf-8")
+    seen = json.loads(browse(page).find("body").attrs["data-pointer"])
+    conv1 = resnet50.layer("conv1")
+    assert seen["hover"]["nodes"] == 12  # depth 1: stem, four stages, head
+    assert "conv1" in seen["hover"]["tip"] and f"{conv1.macs:,}" in seen["hover"]["tip"]
+    assert seen["open"]["nodes"] == 12 - 1 + 4  # layer2 opened: its four bottlenecks
+    assert seen["open"]["details"] == "layer2"
+    assert seen["close"]["nodes"] == 12
