@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Marker area (points²) per million parameters: VGG-16's 138 M is a bubble ~16 pt across.
 AREA_PER_MPARAM = 6.0
+#: Steps adjustText takes to move labels off each other.
+ITERATIONS = 150
 #: PNG text chunk that carries the plotted points, so a test can tell a stale picture.
 DATA_KEY = "cnncost-data"
 
@@ -117,8 +119,9 @@ def _declutter(ax: Any, texts: list[Any]) -> None:
         from adjustText import adjust_text
     except ImportError:
         return
+    # a number of steps, not adjustText's default of one second: the same picture every time
     adjust_text(texts, ax=ax, arrowprops={"arrowstyle": "-", "color": "#6b7280", "lw": 0.4},
-                expand=(1.05, 1.2), ensure_inside_axes=True)
+                expand=(1.1, 1.5), ensure_inside_axes=True, iter_lim=ITERATIONS)
 
 
 # --------------------------------------------------------------------------- variant curves
