@@ -3,8 +3,9 @@
 ``report``, ``diff``, ``table``, ``validate`` and ``schema`` stay on the analytic path: the API and the
 renderers are imported inside the commands, so ``cnncost --help`` stays fast and nothing here
 pulls in torch. The pictures (``--format html``, ``draw``, ``plot``) import matplotlib, jinja2
-and graphviz only in the branch that draws. Every ``CnncostError`` is caught in ``main`` and printed without a traceback;
-the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid spec, 4 file access).
+and graphviz only in the branch that draws. Every ``CnncostError`` is caught in ``main`` and
+printed without a traceback; the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid
+spec, 4 file access).
 """
 
 from __future__ import annotations
