@@ -34,9 +34,6 @@ from cnncost.report.table import (
 )
 from cnncost.report.zoo import ZooRow
 
-_NS = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
-
-
 def asset(name: str) -> str:
     """The text of ``cnncost/render/static/<name>``."""
     return (resources.files("cnncost.render") / "static" / name).read_text(encoding="utf-8")
@@ -64,18 +61,19 @@ def _environment() -> Any:
 
 
 def _page(template: str, scripts: Sequence[str], **context: Any) -> str:
-    jinja2 = need_jinja2()
+    need_jinja2()
+    from markupsafe import Markup  # jinja2's own dependency
+
     code = []
     for name in scripts:
         text = asset(name)
         if name == "dagre.min.js":  # the MIT notice travels with the code
             text = asset("dagre.min.js.LEGAL.txt") + "\n" + text
-        code.append((name, jinja2.utils.markupsafe.Markup(text.replace("</script", "<\\/script"))))
-    markup = jinja2.utils.markupsafe.Markup
-    context = {k: markup(v) if k.endswith(("_json", "_chart")) or k == "chart" else v
+        code.append((name, Markup(text.replace("</script", "<\\/script"))))
+    context = {k: Markup(v) if k.endswith(("_json", "_chart")) or k == "chart" else v
                for k, v in context.items()}
     return _environment().get_template(template).render(
-        version=__version__, css=markup(asset("report.css")), scripts=code, **context)
+        version=__version__, css=Markup(asset("report.css")), scripts=code, **context)
 
 
 # --------------------------------------------------------------------------- the report page
