@@ -19,7 +19,7 @@ from cnncost import __version__
 from cnncost.cost.result import CostReport
 from cnncost.render import breakdown, charts
 from cnncost.render.needs import need_jinja2
-from cnncost.render.structure import FAMILY_COLOURS, family_of
+from cnncost.render.structure import FAMILY_COLOURS, block_shapes, family_of
 from cnncost.render.timeline import live_memory_timeline
 from cnncost.report.diff import DiffReport
 from cnncost.report.table import (
@@ -33,6 +33,7 @@ from cnncost.report.table import (
     total_lines,
 )
 from cnncost.report.zoo import ZooRow
+
 
 def asset(name: str) -> str:
     """The text of ``cnncost/render/static/<name>``."""
@@ -125,18 +126,14 @@ def table_rows(report: CostReport, depth: int | None) -> list[TableRow]:
 def graph_data(report: CostReport, depth: int | None, direction: str) -> dict[str, Any]:
     """What the page's graph script draws: layers (with the indices of their inputs) and blocks."""
     index = {x.name: i for i, x in enumerate(report.layers)}
-    blocks = {b.name for b in report.blocks}
-    last_shape: dict[str, tuple[int, ...]] = {}
-    for layer in report.layers:
-        for block in enclosing_blocks(layer.name, blocks):
-            last_shape[block] = layer.out_shape
+    shapes = block_shapes(report)
     return {
         "direction": direction,
         "depth": depth,
         "layers": [[x.name, x.op, family_of(x.op), format_shape(x.out_shape),
                     [index[i] for i in x.inputs], x.macs, x.params_total, x.activation_bytes]
                    for x in report.layers],
-        "blocks": [[b.name, b.layers, format_shape(last_shape[b.name]), b.macs, b.params_total,
+        "blocks": [[b.name, b.layers, format_shape(shapes[b.name]), b.macs, b.params_total,
                     b.activation_bytes] for b in report.blocks],
     }
 
@@ -158,7 +155,7 @@ def _cards(report: CostReport) -> list[dict[str, str]]:
 
 def report_page(report: CostReport, *, depth: int | None = None, direction: str = "TB") -> str:
     """The HTML report of ``report``; blocks deeper than ``depth`` start closed (``None``: as
-    many levels open as keep the graph near 80 nodes).
+    many levels open as keep the graph to 150 nodes).
 
     Raises:
         MissingDependency: jinja2 or matplotlib is not installed.

@@ -74,6 +74,16 @@ def relative(name: str, parent: str) -> str:
     return name[len(parent) + 1:] if parent and name.startswith(parent + ".") else name
 
 
+def block_shapes(report: CostReport) -> dict[str, tuple[int, ...]]:
+    """Each block's output shape, drawn on its closed node: its last layer's in schedule order."""
+    blocks = {b.name for b in report.blocks}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in report.layers:
+        for block in enclosing_blocks(layer.name, blocks):
+            shapes[block] = layer.out_shape
+    return shapes
+
+
 def drawing_of(report: CostReport, depth: int | None = None) -> Drawing:
     """The nodes, edges and clusters of ``report`` at ``depth`` (``None``: every layer).
 
@@ -84,13 +94,12 @@ def drawing_of(report: CostReport, depth: int | None = None) -> Drawing:
     shown = {u.name for u in units}
     blocks = {b.name: b for b in report.blocks}
     node_of: dict[str, str] = {}  # layer -> the node that shows it
-    last_shape: dict[str, tuple[int, ...]] = {}
+    shapes = {**block_shapes(report), **{x.name: x.out_shape for x in report.layers}}
     for layer in report.layers:
         owner = layer.name
         if layer.name not in shown:
             owner = next(b for b in enclosing_blocks(layer.name, blocks) if b in shown)
         node_of[layer.name] = owner
-        last_shape[owner] = layer.out_shape
     clusters: dict[str, Cluster] = {}
     nodes = []
     for unit in units:
@@ -102,7 +111,7 @@ def drawing_of(report: CostReport, depth: int | None = None) -> Drawing:
                                           blocks[block].layers)
             parent = block
         nodes.append(Node(unit.name, relative(unit.name, parent), unit.kind, unit.op,
-                          family_of(unit.op), last_shape[unit.name], unit.layers,
+                          family_of(unit.op), shapes[unit.name], unit.layers,
                           unit.params_total, unit.macs, unit.activation_bytes, parent))
     edges: dict[tuple[str, str], None] = {}
     for layer in report.layers:
