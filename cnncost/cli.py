@@ -2,8 +2,10 @@
 
 ``report``, ``diff``, ``table``, ``validate`` and ``schema`` stay on the analytic path: the API and the
 renderers are imported inside the commands, so ``cnncost --help`` stays fast and nothing here
-pulls in torch. Every ``CnncostError`` is caught in ``main`` and printed without a traceback;
-the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid spec, 4 file access).
+pulls in torch. The pictures (``--format html``, ``draw``, ``plot``) import matplotlib, jinja2
+and graphviz only in the branch that draws. Every ``CnncostError`` is caught in ``main`` and
+printed without a traceback; the exit codes are those of ``cnncost.errors`` (2 usage, 3 invalid
+spec, 4 file access).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from cnncost.errors import (
 if TYPE_CHECKING:
     from cnncost.cost.result import CostReport
 
-#: Output formats of ``report`` and ``diff``.
-FORMATS = ("table", "json", "csv", "markdown")
+#: Output formats of ``report``, ``diff`` and ``table``.
+FORMATS = ("table", "json", "csv", "markdown", "html")
 
 app = typer.Typer(
     name="cnncost",
@@ -63,7 +65,7 @@ DepthOption = Annotated[int | None, typer.Option(
 ConventionOption = Annotated[str, typer.Option(
     "--convention", help="Counting convention: cnncost, torchvision, fvcore or connections.")]
 FormatOption = Annotated[str, typer.Option(
-    "--format", "-f", help="Output format: table, json, csv or markdown.")]
+    "--format", "-f", help="Output format: table, json, csv, markdown or html.")]
 OutputOption = Annotated[Path | None, typer.Option(
     "--output", "-o", metavar="FILE", help="Write to FILE instead of standard output.",
     dir_okay=False)]
@@ -141,6 +143,22 @@ def _analyze(path: Path, variant: str | None, overrides: dict[str, Any], batch: 
         raise _SpecErrorIn(str(path), err) from None
 
 
+def _analyze_ref(spec: str, variant: str | None, set_: list[str] | None, batch: int, dtype: str,
+                 convention: str) -> CostReport:
+    """Analyze ``spec`` (``spec.yaml`` or ``spec.yaml@variant``) with ``--set`` overrides.
+
+    Raises:
+        UsageError: the variant is given twice, differently.
+    """
+    from cnncost import api
+
+    path, ref_variant = api.parse_spec_ref(spec)
+    if ref_variant and variant and ref_variant != variant:
+        raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
+    overrides = api.parse_overrides(list(set_ or []))
+    return _analyze(path, variant or ref_variant, overrides, batch, dtype, convention)
+
+
 def _emit(text: str, output: Path | None) -> None:
     """Write ``text`` to ``output`` or to standard output.
 
@@ -202,10 +220,14 @@ def report(
              "(the memory report with every event).")] = None,
 ) -> None:
     """Per-layer and per-block costs of one spec, with totals, the counting convention and the
-    memory of an inference forward or a training step (--mode)."""
+    memory of an inference forward or a training step (--mode).
+
+    `--format html` writes one self-contained page (graph, charts, sortable table) that opens
+    offline; there `--depth` is how deep the blocks start open.
+    """
+    _check_common(dtype, convention, fmt, depth)
     from cnncost import api
 
-    _check_common(dtype, convention, fmt, depth)
     path, ref_variant = api.parse_spec_ref(spec)
     if ref_variant and variant and ref_variant != variant:
         raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
@@ -227,6 +249,11 @@ def report(
 
         write_timeline(memory, timeline)
         typer.echo(f"wrote {timeline}", err=True)
+    if fmt == "html":
+        from cnncost.render.html import report_page
+
+        _emit(report_page(result, depth=depth, memory=memory, training=training), output)
+        return
     if fmt == "table":
         from rich.console import Group
 
@@ -304,6 +331,11 @@ def diff(
             memories.append(_memory(path, variant, overrides, config))
     (label_a, report_a), (label_b, report_b) = sides
     result = diffs.diff_reports(report_a, report_b, label_a=label_a, label_b=label_b)
+    if fmt == "html":
+        from cnncost.render.html import diff_page
+
+        _emit(diff_page(result, depth=depth), output)
+        return
     if fmt == "table":
         from rich.console import Group
 
@@ -349,6 +381,11 @@ def table(
             rows.extend(zoo.zoo_rows([path], convention=convention, dtype=dtype, batch=batch))
         except SpecError as err:
             raise _SpecErrorIn(str(path), err) from None
+    if fmt == "html":
+        from cnncost.render.html import zoo_page
+
+        _emit(zoo_page(rows, convention=convention, dtype=dtype, batch=batch), output)
+        return
     if fmt == "table":
         _emit_rich(zoo.render_rich(rows, convention=convention, dtype=dtype, batch=batch,
                                    exact=exact), output, width or 200)
@@ -357,6 +394,104 @@ def table(
             "markdown": lambda: zoo.to_markdown(rows, convention=convention, dtype=dtype,
                                                 batch=batch)}[fmt]()
     _emit(text, output)
+
+
+@app.command()
+def draw(
+    spec: Annotated[str, typer.Argument(help="spec.yaml or spec.yaml@variant")],
+    output: OutputOption = None,
+    variant: Annotated[str | None, typer.Option(
+        "--variant", help="Variant name (or write SPEC@VARIANT).")] = None,
+    set_: SetOption = None,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", metavar="N",
+        help="Draw each block N dotted levels deep as one node (default: every layer).")] = None,
+    direction: Annotated[str, typer.Option(
+        "--direction", help="TB (top to bottom) or LR (left to right).")] = "TB",
+    costs: Annotated[bool, typer.Option(
+        "--costs", help="Write MACs, parameters and activation memory on every node.")] = False,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="svg, png, pdf or dot (default: the output file's suffix).")
+    ] = None,
+    convention: ConventionOption = "cnncost",
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+) -> None:
+    """Draw the architecture: blocks as boxes, every node its operator and output shape.
+
+    `--depth 1` draws ResNet-50 as its stem, four stages and head. SVG, PNG and PDF need
+    Graphviz's dot program (apt-get install graphviz, brew install graphviz); `--format dot`
+    (on standard output without `-o`) does not, and `report --format html` draws the graph in
+    the browser without it. Needs the pictures extra (pip install -e ".[pictures]").
+    """
+    from cnncost.render import dot, structure
+    from cnncost.render.commands import output_format
+
+    _check_common(dtype, convention, "table", depth)
+    _choice("direction", direction, dot.DIRECTIONS)
+    fmt = "dot" if fmt is None and output is None else output_format(output, fmt,
+                                                                      dot.DRAW_FORMATS)
+    if output is None and fmt != "dot":
+        raise UsageError(f"{fmt} is binary: name the file with -o")
+    drawing = structure.drawing_of(_analyze_ref(spec, variant, set_, batch, dtype, convention),
+                                   depth)
+    if output is None:
+        _emit(dot.to_graphviz(drawing, direction=direction, costs=costs).source, None)
+        return
+    dot.write_drawing(drawing, output, fmt=fmt, direction=direction, costs=costs)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def plot(
+    specs: Annotated[list[str], typer.Argument(
+        help="Spec files, directories (their *.yaml), spec.yaml@variant, or the JSON that "
+             "'cnncost table --format json' wrote.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", metavar="FILE", help="The picture to write (.png, .svg or .pdf).",
+        dir_okay=False)],
+    kind: Annotated[str, typer.Option(
+        "--kind", help="zoo (top-1 against MACs, bubble area = parameters), layers (one "
+                       "model's per-layer bars) or variants (one spec's variants as curves).")
+    ] = "zoo",
+    x: Annotated[str, typer.Option(
+        "--x", help="variants: the x axis (macs, params, flops, top1, or a spec parameter "
+                    "such as resolution).")] = "macs",
+    y: Annotated[str, typer.Option("--y", help="variants: the y axis (as --x).")] = "top1",
+    group: Annotated[str | None, typer.Option(
+        "--group", help="variants: one curve per value of this spec parameter (alpha); "
+                        "default: a text parameter that differs (flavor).")] = None,
+    set_: SetOption = None,
+    convention: ConventionOption = "cnncost",
+    batch: BatchOption = 1,
+    dtype: DtypeOption = "float32",
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="png, svg or pdf (default: the output file's suffix).")] = None,
+) -> None:
+    """Charts as PNG, SVG or PDF: the zoo's accuracy against MACs, per-layer bars, variant curves.
+
+    `cnncost plot specs/ -o zoo.png` draws the chart of Canziani et al. (2016) from the zoo
+    table's rows; `--kind layers SPEC@VARIANT` one model's MACs, parameters and activation
+    memory per layer; `--kind variants specs/mobilenet_v1.yaml --x resolution --y macs
+    --group alpha` a family of variants. Needs the pictures extra (pip install -e ".[pictures]").
+    """
+    from cnncost import api
+    from cnncost.render.charts import save
+    from cnncost.render.commands import PLOT_FORMATS, output_format, plot_figure
+
+    _check_common(dtype, convention, "table", None)
+    fmt = output_format(output, fmt, PLOT_FORMATS)
+    overrides = api.parse_overrides(list(set_ or []))
+    try:
+        figure = plot_figure(kind, specs, convention=convention, dtype=dtype, batch=batch,
+                             overrides=overrides, x=x, y=y, group=group)
+    except SpecError as err:
+        raise _SpecErrorIn(", ".join(specs), err) from None
+    try:
+        save(figure, output, fmt)
+    except OSError as err:
+        raise FileAccessError(f"cannot write {output}: {err.strerror or err}") from None
+    typer.echo(f"wrote {output}", err=True)
 
 
 @app.command()
