@@ -17,11 +17,11 @@ import yaml
 from cnncost.cost.conventions import CONVENTIONS as _CONVENTIONS
 from cnncost.cost.engine import DTYPES, ReportMeta, analyze_graph
 from cnncost.cost.result import CostReport, DocumentedFigure
+from cnncost.cost.training import TrainingCost
 from cnncost.errors import UsageError
 from cnncost.graph.expand import expand
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.models import MemoryConfig, analyze_memory
-from cnncost.cost.training import TrainingCost
 from cnncost.memory.report import MemoryReport
 from cnncost.spec.loader import LoadedSpec, load_spec
 from cnncost.spec.params import Bindings, resolve_params

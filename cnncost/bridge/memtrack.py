@@ -49,7 +49,6 @@ from cnncost.memory.models import MemoryConfig
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 
 @dataclass

@@ -516,8 +516,8 @@ def profile_to_markdown(report: ProfileReport) -> str:
             rows.append(["training: above the step's start, not modelled",
                          format_bytes(m.training_unmodelled_bytes, exact=True, signed=True), ""])
         rows.append(["liveness model peak activations / sum model", "",
-                     f"{format_bytes(m.analytic_peak_activation_bytes, exact=True)} / "
-                     f"{format_bytes(m.analytic_activation_bytes, exact=True)}"])
+                     (f"{format_bytes(m.analytic_peak_activation_bytes, exact=True)} / "
+                     f"{format_bytes(m.analytic_activation_bytes, exact=True)}")])
     lines += [md_table(["", "measured", "analytic"], "lrr", rows), ""]
     layer_rows = [[f"`{layer.name}`", layer.op, format_shape(layer.out_shape),
                    _ms(layer.latency.median_ms), _ms(layer.latency.min_ms),

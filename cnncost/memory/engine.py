@@ -147,10 +147,9 @@ class Simulator:
         """An operator's outputs exist: sample the peak (of the phase, and of the running
         layer unless ``layer`` is false)."""
         stats = self.phases.setdefault(self.phase, PhaseStats())
-        if self.live > stats.peak or not stats.peak_label:
-            if self.live >= stats.peak:
-                stats.peak, stats.peak_layer = self.live, self.layer
-                stats.peak_label = self.events[-1].label if self.events else ""
+        if (self.live > stats.peak or not stats.peak_label) and self.live >= stats.peak:
+            stats.peak, stats.peak_layer = self.live, self.layer
+            stats.peak_label = self.events[-1].label if self.events else ""
         span = stats.layers.get(self.layer) if layer else None
         if span is not None and self.live > span.peak:
             span.peak = self.live

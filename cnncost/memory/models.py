@@ -25,7 +25,7 @@ from cnncost.graph.scopes import scope_holds
 from cnncost.memory import engine as E
 from cnncost.memory.optim import IMPLEMENTATIONS, OPTIMIZERS, default_implementation, optimizer_step
 from cnncost.memory.program import ELEMENT_BYTES, Back, Prog, Val, grads_like, pass_grad
-from cnncost.memory.report import LayerMemory, MemoryReport, StepMemory
+from cnncost.memory.report import MemoryReport, StepMemory
 from cnncost.ops.registry import OpContext, get_op
 
 MODELS: dict[str, str] = {

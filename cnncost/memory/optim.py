@@ -84,7 +84,7 @@ def optimizer_step(sim: Simulator, optimizer: str, implementation: str) -> None:
         for i, v in enumerate(temps):
             sim.release(v, ("temp", i))
         return
-    previous: Val | None = None
+    previous: tuple[Val, Param] | None = None  # the last parameter's denominator, still held
     for param in params:
         root = sim.alloc_val(param.layer, "sqrt", param.numel, param.dtype, "optimizer")
         sim.hold(root, ("temp", "sqrt"))
@@ -94,10 +94,10 @@ def optimizer_step(sim: Simulator, optimizer: str, implementation: str) -> None:
         sim.after_op()
         sim.release(root, ("temp", "sqrt"))
         if previous is not None:
-            sim.release(previous, ("temp", "denom", id(prev_param)))
-        previous, prev_param = denom, param
+            sim.release(previous[0], ("temp", "denom", id(previous[1])))
+        previous = (denom, param)
     if previous is not None:
-        sim.release(previous, ("temp", "denom", id(prev_param)))
+        sim.release(previous[0], ("temp", "denom", id(previous[1])))
 
 
 def _state(sim: Simulator, param: Param, label: str) -> Val:

@@ -37,7 +37,7 @@ _WIDTH = {"float64": 3, "float32": 2, "float16": 1, "bfloat16": 1}
 class Storage:
     """One allocation. ``holders`` are the references that keep it alive (see ``Simulator``)."""
 
-    __slots__ = ("nbytes", "layer", "label", "category", "holders", "freed", "producer")
+    __slots__ = ("category", "freed", "holders", "label", "layer", "nbytes", "producer")
 
     def __init__(self, nbytes: int, layer: str, label: str, category: str) -> None:
         self.nbytes, self.layer, self.label, self.category = nbytes, layer, label, category
@@ -51,7 +51,7 @@ class Val:
     whether it requires grad and the autograd node that produced it (``grad_fn``; None for a
     leaf: the input, a parameter, a buffer, a tensor made without grad)."""
 
-    __slots__ = ("numel", "dtype", "storage", "requires_grad", "grad_fn", "param", "view_of")
+    __slots__ = ("dtype", "grad_fn", "numel", "param", "requires_grad", "storage", "view_of")
 
     def __init__(self, numel: int, dtype: str, storage: Storage, requires_grad: bool = False,
                  grad_fn: GradNode | None = None, param: Param | None = None,

@@ -9,7 +9,7 @@ step: the optimizer state exists from the start, the gradients are freed by ``ze
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cnncost.graph.layergraph import LayerGraph
@@ -66,7 +66,7 @@ class StepMemory:
 
 
 class _Empty:
-    layers: dict[str, Any] = {}
+    layers: ClassVar[dict[str, Any]] = {}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from cnncost.memory.program import (
     pass_grad,
     promote,
     scalar_grad,
-    view_grad,
 )
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, positive

@@ -6,7 +6,7 @@ linear (alias dense) and LeCun's Euclidean RBF output (rbf, family ``distance``)
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.memory.program import Back, Prog, Val, grads_like, pass_grad
+from cnncost.memory.program import Back, Prog, Val, pass_grad
 from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (

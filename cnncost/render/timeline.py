@@ -18,7 +18,6 @@ Two sources give the curve:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from cnncost.cost.result import CostReport

@@ -16,17 +16,17 @@ def fit_text(r: FitResult) -> str:
         b.capacity_bytes, exact=True)
     lines = [
         f"largest {r.axis} that fits: {r.value}",
-        f"  peak at {r.axis} {r.value}: {format_bytes(r.peak_bytes)} "
-        f"({r.peak_bytes:,} B; {r.report.peak_phase}, {r.report.peak_layer or '-'})",
+        (f"  peak at {r.axis} {r.value}: {format_bytes(r.peak_bytes)} "
+        f"({r.peak_bytes:,} B; {r.report.peak_phase}, {r.report.peak_layer or '-'})"),
     ]
     if r.next_value is not None and r.next_peak_bytes is not None:
         lines.append(f"  peak at {r.axis} {r.next_value}: {format_bytes(r.next_peak_bytes)} "
                      f"({r.next_peak_bytes:,} B): over the budget")
     lines += [
-        f"budget: {format_bytes(b.usable_bytes)} ({b.usable_bytes:,} B) usable of {where}: "
+        (f"budget: {format_bytes(b.usable_bytes)} ({b.usable_bytes:,} B) usable of {where}: "
         f"less {b.headroom:.0%} headroom (driver-reserved memory, allocator fragmentation) and "
         f"a {format_bytes(b.reserve_bytes)} reserve (CUDA context, cuBLAS / cuDNN workspaces); "
-        f"--headroom and --reserve change them",
+        f"--headroom and --reserve change them"),
         f"memory: {config_line(r.report)}",
         f"  weights {format_bytes(r.report.weights_bytes)}, gradients "
         f"{format_bytes(r.report.gradients_bytes)}, optimizer state "

@@ -11,8 +11,14 @@ import yaml
 from cnncost import api
 from cnncost.cli import main
 from cnncost.errors import UsageError
-from cnncost.memory.fit import Budget, NothingFits, fit_batch, fit_parameter, parse_fraction, \
-    parse_size
+from cnncost.memory.fit import (
+    Budget,
+    NothingFits,
+    fit_batch,
+    fit_parameter,
+    parse_fraction,
+    parse_size,
+)
 from cnncost.memory.models import MemoryConfig, analyze_memory
 
 ROOT = Path(__file__).resolve().parents[2]
