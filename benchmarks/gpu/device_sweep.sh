@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run ON THE DEVICE MACHINE, in the repository root, with .whl carried (fetch_wheels.sh):
+# Run on the CUDA machine, in the repository root, with .whl/ copied along (fetch_wheels.sh):
 #
-#   run(command="bash benchmarks/gpu/device_sweep.sh", carry=[".whl"], timeout_s=600)
+#   OUT=/tmp/out bash benchmarks/gpu/device_sweep.sh     # about 10 minutes with the defaults
 #
 # 1. installs the carried wheels into /tmp/site (skipped when .whl/ is absent);
 # 2. runs the GPU tests (pytest -m gpu tests/bridge);
@@ -13,7 +13,8 @@
 #    no run after $BUDGET seconds (default 400) and interrupted at $HARD_LIMIT (default 540);
 #    the runs already in $SWEEP_OUT are skipped, so a second call resumes;
 # 5. packs $SWEEP_OUT into $OUT/gpu.tar.gz, with the logs beside it.
-# Back here: tar xzf <files_at>/gpu.tar.gz && cnncost sweep --index-only, then commit reports/gpu.
+# Back on the development machine: tar xzf gpu.tar.gz && cnncost sweep --index-only, then
+# commit reports/gpu.
 #
 # A dry run of this script on a machine without a GPU (the CUDA tests skip, timings are CPU's;
 # tests/bridge/test_device_script.py runs one with GPU_TESTS=0, BATCHES=1, DTYPES=float32):

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Run HERE (not on the device machine), in the repository root, before a GPU session's run.
+# Run on the development machine (where cnncost is installed, with network access to the package
+# index), in the repository root, before copying the repository to a CUDA machine.
 #
-# The device machines (see /work/.library/device/README.md) have Python 3.12, torch, torchvision,
-# networkx, rich, typer, pyyaml, numpy, tabulate, portalocker and tqdm, but not pydantic nor
-# fvcore. This puts the missing ones, as wheels, into .whl/ (ignored by git), for the `run` call
-# to carry; benchmarks/gpu/device_sweep.sh installs them there. Versions follow this machine's
+# A CUDA machine without network access that has Python 3.12, torch, torchvision, networkx, rich,
+# typer, pyyaml, numpy, tabulate, portalocker and tqdm still lacks pydantic and fvcore. This puts
+# the missing ones, as wheels, into .whl/ (ignored by git), to be copied along with the
+# repository; benchmarks/gpu/device_sweep.sh installs them there. Versions follow this machine's
 # installed ones, so both sides run the same code.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"

@@ -1,5 +1,5 @@
-"""benchmarks/gpu/device_sweep.sh, the script a lent GPU machine runs, as a CPU dry run: it must
-not rot between the sessions that have a GPU. It runs on a copy of the package, the specs and the
+"""benchmarks/gpu/device_sweep.sh, the script a CUDA machine runs, as a CPU dry run: it must not
+rot between the times a GPU is at hand. It runs on a copy of the package, the specs and the
 scripts, without .whl/ (the Python 3.12 wheels for the device, which the script installs only
 where that folder exists)."""
 
