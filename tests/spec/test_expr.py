@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cnncost.spec.expr import Evaluator, ExpressionError, interpolate, make_divisible, names_in
+from cnncost.spec.expr import Evaluator, ExpressionError, interpolate, make_divisible
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -73,7 +73,6 @@ def test_rejects(text: str, message: str) -> None:
 def test_spec_functions_and_names() -> None:
     functions = {"double": lambda v: 2 * v}
     assert Evaluator({"w": 3}, functions).evaluate("double(w) + 1") == 7
-    assert names_in("a + b * min(c, 2)") == {"a", "b", "c", "min"}
 
 
 def test_interpolate() -> None:
