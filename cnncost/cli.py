@@ -360,24 +360,38 @@ def sweep(
 
 @app.command()
 def validate(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files.")],
+    specs: Annotated[list[str], typer.Argument(help="Spec files (spec.yaml or spec.yaml@variant).")],
 ) -> None:
-    """Check specs (every variant); prints 'ok' per valid file, or every problem found."""
+    """Check specs (every variant, or the one named) and their checked documented figures.
+
+    Prints 'ok' per valid file, or every problem found (exit 3); a documented figure that the
+    spec does not compute is named with the computed value and its convention (exit 1).
+    """
     from cnncost import api
+    from cnncost.cost.documented import failure_text
 
     worst = EXIT_OK
-    for path in specs:
+    for spec in specs:
+        path, variant = api.parse_spec_ref(spec)
         try:
-            names = api.validate(path)
+            names = api.validate(path, variant)
+            verdicts = api.check_documented(path, variant)
         except SpecError as err:
-            _print_error(_SpecErrorIn(str(path), err))
+            _print_error(_SpecErrorIn(spec, err))
             worst = max(worst, err.exit_code)
+            continue
         except CnncostError as err:
             _print_error(err)
             worst = max(worst, err.exit_code)
-        else:
-            count = f"{len(names)} variant" + ("" if len(names) == 1 else "s")
-            typer.echo(f"ok  {path} ({count})")
+            continue
+        wrong = [(name, v) for name, v in verdicts if v.status == "mismatch"]
+        for name, v in wrong:
+            typer.echo(failure_text(v, f"{path}@{name}" if name else str(path)), err=True)
+        count = f"{len(names)} variant" + ("" if len(names) == 1 else "s")
+        figures = f", {len(verdicts) - len(wrong)} of {len(verdicts)} documented figures match"
+        typer.echo(f"{'ok ' if not wrong else 'BAD'} {spec} ({count}{figures})")
+        if wrong:
+            worst = max(worst, EXIT_CHECK_FAILED)
     if worst != EXIT_OK:
         raise typer.Exit(worst)
 

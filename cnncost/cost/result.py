@@ -107,6 +107,8 @@ class DocumentedFigure:
     note: str | None = None
     convention: str | None = None
     unit: str | None = None  # K, M or G: the source's value is rounded in this unit
+    checked: bool = True  # False: shown, never asserted (the spec's note says why)
+    written: str | None = None  # a float's text as the spec writes it ("0.70": two decimals)
 
 
 @dataclass(frozen=True)

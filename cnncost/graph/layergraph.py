@@ -56,28 +56,43 @@ def freeze_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(attrs))
 
 
+class GraphError(ValueError):
+    """Nodes that do not make a graph: a name twice, an input or output that is no node, or a
+    cycle. The expander never builds such a graph; code that builds one by hand can."""
+
+
 class LayerGraph:
     """A DAG of LayerNodes in a deterministic topological order (the order they were expanded)."""
 
     def __init__(self, name: str, nodes: list[LayerNode], outputs: tuple[str, ...]) -> None:
+        """Raises: GraphError: the nodes do not make a DAG (see ``GraphError``)."""
         self.name = name
         self._nodes: dict[str, LayerNode] = {}
         self._g = nx.DiGraph()
         for index, node in enumerate(nodes):
-            assert node.name not in self._nodes, f"duplicate node {node.name}"
+            if node.name in self._nodes:
+                raise GraphError(f"two nodes are named {node.name!r}")
             self._nodes[node.name] = node
             self._g.add_node(node.name, index=index)
         for node in nodes:
             weighted = int(get_op(node.op).weighted)
             for src in node.inputs:
-                assert src in self._nodes, f"{node.name} reads unknown {src}"
+                if src not in self._nodes:
+                    raise GraphError(f"{node.name!r} reads {src!r}, which is not a node")
                 # an edge carries its target's weight, for the longest-path depths
                 self._g.add_edge(src, node.name, nodes=1, weighted=weighted)
+        missing = [o for o in outputs if o not in self._nodes]
+        if missing:
+            raise GraphError(f"outputs {missing} are not nodes")
         self.outputs = outputs
         order = {n: i for i, n in enumerate(self._nodes)}
         # networkx's lexicographic sort keyed on expansion order: deterministic, and a cycle
-        # (impossible by construction, checked all the same) raises NetworkXUnfeasible.
-        self._topo = tuple(nx.lexicographical_topological_sort(self._g, key=order.__getitem__))
+        # (impossible from the expander) raises NetworkXUnfeasible
+        try:
+            self._topo = tuple(nx.lexicographical_topological_sort(self._g, key=order.__getitem__))
+        except nx.NetworkXUnfeasible:
+            raise GraphError(f"the nodes of {name!r} make a cycle") from None
+        self._position = {n: i for i, n in enumerate(self._topo)}
 
     # -- access -----------------------------------------------------------------------------
     def node(self, name: str) -> LayerNode:
@@ -99,7 +114,8 @@ class LayerGraph:
         return self._nodes[name].inputs
 
     def consumers_of(self, name: str) -> tuple[str, ...]:
-        return tuple(sorted(self._g.successors(name), key=self._topo.index))
+        """The nodes that read ``name``, in topological order."""
+        return tuple(sorted(self._g.successors(name), key=self._position.__getitem__))
 
     @property
     def input_names(self) -> tuple[str, ...]:

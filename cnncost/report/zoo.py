@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cnncost.cost.result import CostReport
 from cnncost.errors import FileAccessError
-from cnncost.report.formats import md_table
+from cnncost.report.formats import json_text, md_table
 from cnncost.report.table import format_bytes, format_count, format_shape
 
 #: Convention of the committed zoo table: conv + linear MACs, comparable with papers' figures.
@@ -154,7 +153,7 @@ def to_csv(rows: Sequence[ZooRow]) -> str:
 
 
 def to_json(rows: Sequence[ZooRow]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=2) + "\n"
+    return json_text([asdict(r) for r in rows])
 
 
 # ------------------------------------------------------------------ committed reports

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cnncost.errors import FileAccessError, Location, Problem, SpecError, excerpt
-from cnncost.limits import Limits, current
+from cnncost.limits import Limits, current, holding
 from cnncost.ops.registry import all_ops, canonical_name
 from cnncost.spec import model as m
 from cnncost.spec.yamlsource import SourceMap, decode, load_yaml
@@ -197,14 +197,17 @@ def load_spec(path: str | Path, *, allow_imports: Sequence[str | Path] = ()) -> 
         FileAccessError: the spec file cannot be read.
         SpecError: anything is wrong with it or its imports (all problems together).
     """
-    file = Path(path)
     limits = current()
+    with holding(limits):  # validators that parse expressions read the same limits
+        return _load(Path(path), limits, allow_imports)
+
+
+def _load(file: Path, limits: Limits, allow_imports: Sequence[str | Path]) -> LoadedSpec:
     text = read_text(file, limits)
     problems: list[Problem] = []
     data, smap, yaml_problems = load_yaml(text, str(file), limits)
-    problems.extend(yaml_problems)
-    if data is None or yaml_problems:
-        raise SpecError(problems)
+    if yaml_problems:
+        raise SpecError(yaml_problems)
     if not isinstance(data, dict):
         raise SpecError([Problem("schema", "a spec is a mapping with at least name, input and "
                                  "layers", Location(str(file), 1, 1))])
@@ -262,7 +265,7 @@ class _Imports:
                 self.problems.extend(err.problems)
                 continue
             self.problems.extend(bproblems)
-            if bdata is None or bproblems:
+            if bproblems:
                 continue
             bfile = _validate(m.BlockFile, bdata, bmap, self.problems)
             if bfile is None:

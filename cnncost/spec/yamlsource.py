@@ -108,15 +108,16 @@ def decode(data: bytes, file: str) -> str:
 
 def load_yaml(text: str, file: str, limits: Limits | None = None
               ) -> tuple[Any, SourceMap, list[Problem]]:
-    """Parse ``text``; returns (data, source map, problems). Data is None when it cannot be read."""
+    """Parse ``text``; returns (data, source map, problems): ``{}`` for an empty text, and None
+    with the problem that stopped it when it cannot be read."""
     limits = limits or current()
     smap = SourceMap(file)
     try:
         root = _compose(text, file, limits)
     except _Stop as stop:
         return None, smap, [stop.problem]
-    if root is None or (root.kind == "s" and root.tag.endswith(":null")):
-        return {}, smap, []  # an empty file, or one holding only comments or '---'
+    if root is None:
+        return {}, smap, []  # an empty file, or one holding only comments
 
     builder = _Builder(file, smap, limits, _count(root))
     try:
