@@ -178,14 +178,15 @@ def _check(root: ast.AST, text: str) -> None:
                 f"{type(sub).__name__} is not allowed in expressions ({shown!r}); use arithmetic, "
                 "comparisons, 'a if c else b', literals, subscripts and the built-in functions")
         if isinstance(sub, ast.BinOp) and type(sub.op) not in _BINOPS:
-            raise ExpressionError(f"operator {type(sub.op).__name__} is not allowed in {shown!r}")
+            raise ExpressionError(f"operator {type(sub.op).__name__} is not allowed in expression "
+                                  f"{shown!r}")
         if isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Name):
-            raise ExpressionError(f"only named functions can be called in {shown!r}")
+            raise ExpressionError(f"only named functions can be called in expression {shown!r}")
         if isinstance(sub, ast.keyword) and sub.arg is None:
-            raise ExpressionError(f"**keyword unpacking is not allowed in {shown!r}; name each "
-                                  "keyword argument")
+            raise ExpressionError(f"**keyword unpacking is not allowed in expression {shown!r}; "
+                                  "name each keyword argument")
         if isinstance(sub, ast.Dict) and any(k is None for k in sub.keys):
-            raise ExpressionError(f"** unpacking is not allowed in {shown!r}")
+            raise ExpressionError(f"** unpacking is not allowed in expression {shown!r}")
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(sub))
 
 

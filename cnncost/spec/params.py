@@ -12,7 +12,7 @@ from typing import Any
 
 from cnncost.errors import Problem, SpecError
 from cnncost.limits import current, holding
-from cnncost.spec.expr import Budget, Evaluator, ExpressionError, SpecFunction
+from cnncost.spec.expr import Budget, Evaluator, ExpressionError, SpecFunction, UnknownName
 from cnncost.spec.loader import LoadedSpec
 
 
@@ -65,12 +65,15 @@ def resolve_params(loaded: LoadedSpec, variant: str | None = None,
     limits = current()
     with holding(limits):
         evaluator = Evaluator(names, functions, Budget(limits))
+        failed: set[str] = set()
         for key, value in spec.let.items():
             try:
                 names[key] = deep_evaluate(value, evaluator)
             except ExpressionError as err:
-                problems.append(Problem("expression", f"let {key}: {err}",
-                                        smap.locate(("let", key))))
+                failed.add(key)
+                if not (isinstance(err, UnknownName) and err.name in failed):  # no cascade
+                    problems.append(Problem("expression", f"let {key}: {err}",
+                                            smap.locate(("let", key))))
     if problems:
         raise SpecError(problems)
     return Bindings(chosen, params, names, functions)
