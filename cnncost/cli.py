@@ -224,11 +224,32 @@ def table(
     output: OutputOption = None,
     width: WidthOption = None,
     exact: ExactOption = False,
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", metavar="NAME=V1,V2|NAME=START:STOP:STEP",
+        help="Sweep one spec: every combination of these parameter values, one row each "
+             "(repeatable; NAME may be 'variant', and 'variant=*' means every variant).")] = None,
+    pareto: Annotated[str | None, typer.Option(
+        "--pareto", metavar="METRIC,METRIC",
+        help="With --grid: mark the Pareto front on two metrics (e.g. macs,params_total or "
+             "macs,top1; lower is better, higher for top1/top5).")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, metavar="N",
+        help="With --grid: worker processes for a large grid (default: one per core).")] = None,
 ) -> None:
-    """One row per model and variant: weights, parameters, depth, MACs, memory, accuracy."""
+    """One row per model and variant: weights, parameters, depth, MACs, memory, accuracy.
+
+    With --grid, one row per combination of parameter values of one spec (a design-space
+    sweep), optionally with its Pareto front.
+    """
     from cnncost.report import zoo
 
     _check_common(dtype, convention, fmt, None)
+    if grid:
+        _grid_table(specs, grid, pareto, jobs, batch=batch, dtype=dtype, convention=convention,
+                    fmt=fmt, output=output, width=width, exact=exact)
+        return
+    if pareto or jobs:
+        raise UsageError("--pareto and --jobs go with --grid")
     paths = zoo.spec_paths(specs)
     rows = []
     for path in paths:
@@ -244,6 +265,31 @@ def table(
             "markdown": lambda: zoo.to_markdown(rows, convention=convention, dtype=dtype,
                                                 batch=batch)}[fmt]()
     _emit(text, output)
+
+
+def _grid_table(specs: list[Path], items: list[str], pareto: str | None, jobs: int | None, *,
+                batch: int, dtype: str, convention: str, fmt: str, output: Path | None,
+                width: int | None, exact: bool) -> None:
+    """``table --grid``: a sweep of one spec (see ``cnncost.report.grid``)."""
+    from cnncost import api
+    from cnncost.report import grid as g
+    from cnncost.report.zoo import caption
+
+    if len(specs) != 1:
+        raise UsageError("--grid sweeps one spec (spec.yaml or spec.yaml@variant)")
+    path, variant = api.parse_spec_ref(str(specs[0]))
+    axes = [g.parse_axis(item) for item in items]
+    try:
+        rows = g.sweep(path, axes, variant=variant, convention=convention, dtype=dtype,
+                       batch=batch, jobs=jobs, pareto=g.parse_pareto(pareto))
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
+    text = caption(convention, dtype, batch)
+    if fmt == "table":
+        _emit_rich(g.render_rich(rows, caption=text, exact=exact), output, width or 200)
+        return
+    _emit({"json": lambda: g.to_json(rows), "csv": lambda: g.to_csv(rows),
+           "markdown": lambda: g.to_markdown(rows, caption=text)}[fmt](), output)
 
 
 @app.command()

@@ -39,6 +39,7 @@ class Evaluation:
         self.functions = functions
         self.ops = ops
         self.lookup: Lookup = lambda text, scope, history: None  # set by the expander
+        self._merged_defaults: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # -- evaluators -------------------------------------------------------------------------
     def evaluator(self, scope: Scope, first_input: str | None) -> Evaluator:
@@ -51,6 +52,14 @@ class Evaluation:
             env = {**env, "in_shape": list(shape), "in_channels": shape[0],
                    "in_height": shape[1] if len(shape) > 1 else None,
                    "in_width": shape[2] if len(shape) > 2 else None}
+        functions = scope.functions
+        if functions is None:
+            functions = scope.functions = self._functions(scope)
+        return Evaluator(env, functions, self.budget)
+
+    def _functions(self, scope: Scope) -> dict[str, Callable[..., Any]]:
+        """The spec's functions and ``shape_of``/``channels_of`` on the outputs ``scope`` sees
+        (built once per scope; ``shape_of`` reads the scope's history when it is called)."""
         built, lookup = self.built, self.lookup
 
         def shape_of(ref: str) -> list[int]:
@@ -62,9 +71,8 @@ class Evaluation:
                 raise Failed  # already reported upstream
             return list(built.nodes[found].out_shape)
 
-        functions = {**self.functions, "shape_of": shape_of,
-                     "channels_of": lambda ref: shape_of(ref)[0]}
-        return Evaluator(env, functions, self.budget)
+        return {**self.functions, "shape_of": shape_of,
+                "channels_of": lambda ref: shape_of(ref)[0]}
 
     def evaluate(self, raw: Any, scope: Scope, path: tuple[Any, ...], kind: str,
                  first_input: str | None = None, evaluator: Evaluator | None = None) -> Any:
@@ -125,20 +133,20 @@ class Evaluation:
         """The operator's evaluated, normalised attributes: given, else the innermost scope's
         default, else the operator's; None after recording the problems of any that fail."""
         given = {k: getattr(body, k) for k in body.model_fields_set if k not in m.COMMON_KEYS}
+        defaults = self._defaults(op_name, scope)
         attrs: dict[str, Any] = {}
         ok = True
         evaluator: Evaluator | None = None
         for name, attr in spec_attrs.items():
-            raw = REQUIRED
             if name in given:
                 raw = given[name]
             else:
-                for defaults in scope.defaults:
-                    if name in defaults.get(op_name, {}):
-                        raw = defaults[op_name][name]
-                        break
-                else:
-                    raw = attr.default
+                raw = defaults.get(name, attr.default)
+            kind = attr.kind
+            if raw is None or (type(raw) is int and kind == "int") or (
+                    type(raw) is bool and kind == "bool"):
+                attrs[name] = raw  # the common case, as normalise would leave it
+                continue
             if raw is REQUIRED:
                 self.problems.add("schema", f"{op_name} needs {name!r}", scope, path, node_name)
                 ok = False
@@ -151,6 +159,18 @@ class Evaluation:
             except Failed:
                 ok = False
         return attrs if ok else None
+
+    def _defaults(self, op_name: str, scope: Scope) -> Mapping[str, Any]:
+        """The operator's defaults in ``scope``, the innermost scope's winning (memoised: the
+        defaults mappings of a spec are few and never change during an expansion)."""
+        key = (op_name, *map(id, scope.defaults))
+        merged = self._merged_defaults.get(key)
+        if merged is None:
+            merged = {}
+            for defaults in reversed(scope.defaults):
+                merged.update(defaults.get(op_name, {}))
+            self._merged_defaults[key] = merged
+        return merged
 
     def attr_value(self, attr: Attr, raw: Any, scope: Scope, path: tuple[Any, ...],
                    node_name: str, first_input: str | None,
@@ -202,6 +222,15 @@ def _numeric_text(value: Any) -> str:
             "or 0.00001 where the value is set)")
 
 
+def _has_bool(value: Any) -> bool:
+    """True for ``true``, or a list holding one (a bool is an int to Python, not to a spec)."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_bool(v) for v in value)
+    return False
+
+
 def normalise(kind: str, value: Any) -> Any:
     """Canonical attribute values: pairs and sides as tuples, lists as tuples.
 
@@ -220,6 +249,8 @@ def normalise(kind: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise OpArgumentError(f"expected true or false, got {value!r}")
         return value
+    if kind in ("pair", "sides", "padding") and _has_bool(value):
+        raise OpArgumentError(f"expected integers, got {value!r}")
     if kind == "pair":
         return pair(value)
     if kind == "sides":

@@ -143,7 +143,7 @@ class Expander:
 
     def _check_dimensions(self, shape: Any, scope: Scope, path: tuple[Any, ...],
                           node_name: str) -> None:
-        if any(d > MAX_DIMENSION for d in shape):
+        if shape and max(shape) > MAX_DIMENSION:
             digits = len(str(max(shape)))
             self.problems.fail("shape", f"a dimension of {digits} digits is past 2**63 - 1, the "
                                "largest a tensor can have", scope, path, node_name)
@@ -161,8 +161,9 @@ class Expander:
                     continue
                 if key == "parallel":
                     out = self._parallel(body, (*here, "parallel"), scope, history)
-                elif canonical_name(key):
-                    out = self._op(key, body or m.op_model(key)(), (*here, key), scope, history)
+                elif (canonical := canonical_name(key)) is not None:
+                    out = self._op(canonical, body or m.op_model(key)(), (*here, key), scope,
+                                   history)
                 else:
                     out = self._call(key, body, (*here, key), scope, history)
             except Failed:
@@ -173,14 +174,13 @@ class Expander:
                 history.append(out)
         return history.last()
 
-    def _op(self, op_name: str, body: m.Common, path: tuple[Any, ...], scope: Scope,
+    def _op(self, canonical: str, body: m.Common, path: tuple[Any, ...], scope: Scope,
             history: History, inputs: list[str] | None = None) -> str | None:
-        canonical = canonical_name(op_name) or op_name
         opdef = self.ops[canonical]
         if inputs is None:
             inputs = self.refs.inputs(body, scope, history, path)
         first = inputs[0] if inputs else None
-        if self.evaluation.skip(body, scope, path, first):
+        if body.when is not None and self.evaluation.skip(body, scope, path, first):
             return None
         self._spend(1, scope, path)
         local = self.refs.local_name(body.name, canonical, scope, path)
@@ -193,7 +193,7 @@ class Expander:
         attrs = self.evaluation.attrs(canonical, opdef.attrs, body, scope, path, node_name, first)
         scope.names[local] = node_name
         nodes, failed = self.built.nodes, self.built.failed
-        if attrs is None or any(i in failed for i in inputs):
+        if attrs is None or not failed.isdisjoint(inputs):
             failed.add(node_name)
             return node_name
         in_shapes = tuple(nodes[i].out_shape for i in inputs)

@@ -76,6 +76,7 @@ class Scope:
     history: History = field(default_factory=History)  # outputs of the current sequence's items
     blocks: tuple[str, ...] = ()  # the blocks being called, outermost first (a cycle check)
     depth: int = 0  # nesting of block calls, repeats and parallel branches
+    functions: dict[str, Any] | None = None  # what its expressions may call (graph.evaluation)
 
     def child(self, local: str) -> Scope:
         return Scope(f"{self.prefix}{local}.", dict(self.env), self.defaults, self.source,

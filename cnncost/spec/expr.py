@@ -34,10 +34,10 @@ from typing import Any
 
 from cnncost.errors import excerpt
 from cnncost.limits import Limits, current
+from cnncost.spec.budget import BINOPS, Budget, BudgetExceeded, ExpressionError
 
-
-class ExpressionError(ValueError):
-    """An expression that does not parse or does not evaluate; the message says why."""
+__all__ = ["BUILTINS", "Budget", "BudgetExceeded", "Evaluator", "ExpressionError", "SpecFunction",
+           "UnknownName", "interpolate", "make_divisible", "parse"]
 
 
 class UnknownName(ExpressionError):
@@ -46,10 +46,6 @@ class UnknownName(ExpressionError):
     def __init__(self, message: str, name: str) -> None:
         super().__init__(message)
         self.name = name
-
-
-class BudgetExceeded(ExpressionError):
-    """An evaluation went past one of its bounds (steps, value size, integer size, calls)."""
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -108,15 +104,6 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "make_divisible": make_divisible,
 }
 
-_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
 _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -127,10 +114,8 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
-_MAX_POWER = 64  # keeps 10**10**10 from hanging the process
 _MAX_DEPTH = 100  # nesting of one expression's syntax tree
 _CONSTANTS = {"True": True, "False": False, "None": None}
-_SEQUENCES = (str, list, tuple, dict)
 
 
 def parse(text: str, limits: Limits | None = None) -> ast.expr:
@@ -145,6 +130,13 @@ def parse(text: str, limits: Limits | None = None) -> ast.expr:
         raise ExpressionError(f"expression {excerpt(text, 40)!r} has {len(text):,} characters; "
                               f"at most {limit:,} (the limit CNNCOST_MAX_EXPRESSION_CHARS)")
     return _parse(text)
+
+
+@lru_cache(maxsize=8192)
+def _compiled(text: str) -> tuple[Code, int]:
+    """``text`` compiled to a closure, and the number of its syntax nodes (the steps it costs)."""
+    tree = _parse(text)
+    return _compile(tree), sum(1 for _ in ast.walk(tree))
 
 
 @lru_cache(maxsize=8192)
@@ -177,7 +169,7 @@ def _check(root: ast.AST, text: str) -> None:
             raise ExpressionError(
                 f"{type(sub).__name__} is not allowed in expressions ({shown!r}); use arithmetic, "
                 "comparisons, 'a if c else b', literals, subscripts and the built-in functions")
-        if isinstance(sub, ast.BinOp) and type(sub.op) not in _BINOPS:
+        if isinstance(sub, ast.BinOp) and type(sub.op) not in BINOPS:
             raise ExpressionError(f"operator {type(sub.op).__name__} is not allowed in expression "
                                   f"{shown!r}")
         if isinstance(sub, ast.Call) and not isinstance(sub.func, ast.Name):
@@ -188,93 +180,6 @@ def _check(root: ast.AST, text: str) -> None:
         if isinstance(sub, ast.Dict) and any(k is None for k in sub.keys):
             raise ExpressionError(f"** unpacking is not allowed in expression {shown!r}")
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(sub))
-
-
-class Budget:
-    """What the evaluations of one expansion may still spend (see ``cnncost.limits``)."""
-
-    __slots__ = ("limits", "total", "steps", "calls")
-
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or current()
-        self.total = self.limits.max_total_steps  # left for the whole expansion
-        self.steps = self.limits.max_expression_steps  # left for the current expression
-        self.calls = 0  # spec functions being evaluated
-
-    def spend(self, steps: int = 1) -> None:
-        self.steps -= steps
-        self.total -= steps
-        if self.steps < 0:
-            raise BudgetExceeded(f"more than {self.limits.max_expression_steps:,} evaluation "
-                                 "steps (the limit CNNCOST_MAX_EXPRESSION_STEPS)")
-        if self.total < 0:
-            raise BudgetExceeded(f"the spec's expressions take more than "
-                                 f"{self.limits.max_total_steps:,} evaluation steps in all "
-                                 "(the limit CNNCOST_MAX_TOTAL_STEPS)")
-
-    def check(self, value: Any) -> Any:
-        """``value`` if it is within the bounds on size; raises BudgetExceeded otherwise."""
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            if value.bit_length() > self.limits.max_int_bits:
-                raise BudgetExceeded(self._int_message())
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise ExpressionError(f"the result {value} is not a finite number")
-        elif isinstance(value, _SEQUENCES):
-            self.spend(self.size(value) // 64)
-        return value
-
-    def _int_message(self) -> str:
-        return (f"an integer of more than {self.limits.max_int_bits:,} bits (the limit "
-                "CNNCOST_MAX_INT_BITS)")
-
-    def size(self, value: Any, extra: int = 0) -> int:
-        """Characters and elements in ``value``, nested; raises once past the bound."""
-        limit = self.limits.max_value_size - extra
-        total, todo = 0, [value]
-        while todo:
-            item = todo.pop()
-            if isinstance(item, str):
-                total += len(item)
-            elif isinstance(item, (list, tuple)):
-                total += len(item)
-                todo.extend(x for x in item if isinstance(x, _SEQUENCES))
-            elif isinstance(item, dict):
-                total += len(item)
-                todo.extend(x for kv in item.items() for x in kv if isinstance(x, _SEQUENCES))
-            if total > limit:
-                raise BudgetExceeded(self._size_message())
-        return total
-
-    def _size_message(self) -> str:
-        return (f"a value of more than {self.limits.max_value_size:,} characters or elements "
-                "(the limit CNNCOST_MAX_VALUE_SIZE)")
-
-    def binop(self, op: type, left: Any, right: Any) -> Any:
-        """Refuse, before computing it, a result past the bounds."""
-        if op is ast.Mult:
-            if isinstance(left, int) and isinstance(right, int):
-                if left.bit_length() + right.bit_length() > self.limits.max_int_bits + 1:
-                    raise BudgetExceeded(self._int_message())
-            elif isinstance(left, (str, list, tuple)) or isinstance(right, (str, list, tuple)):
-                seq, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-                if isinstance(times, int) and times > 0 and \
-                        self.size(seq) * times > self.limits.max_value_size:
-                    raise BudgetExceeded(self._size_message())
-        elif op is ast.Add and isinstance(left, (str, list, tuple)):
-            if isinstance(right, (str, list, tuple)):
-                self.size(right, self.size(left))
-        elif op is ast.Pow:
-            if isinstance(right, (int, float)) and abs(right) > _MAX_POWER:
-                raise ExpressionError(f"exponent {right} is too large")
-            if isinstance(left, int) and isinstance(right, int) and right > 0 and \
-                    left.bit_length() * right > self.limits.max_int_bits + right:
-                raise BudgetExceeded(self._int_message())
-        elif op is ast.Mod and isinstance(left, str):
-            raise ExpressionError("string formatting with % is not allowed; use str() and +")
-        return self.check(_BINOPS[op](left, right))
 
 
 class SpecFunction:
@@ -302,8 +207,10 @@ class SpecFunction:
                                  "CNNCOST_MAX_CALL_DEPTH)")
         budget.calls += 1
         try:
-            evaluator = Evaluator({**self.names, **bound}, self.functions, budget)
-            return evaluator._eval(parse(self.expr, budget.limits))
+            parse(self.expr, budget.limits)
+            code, steps = _compiled(self.expr)
+            budget.spend(steps)
+            return code(Evaluator({**self.names, **bound}, self.functions, budget))
         finally:
             budget.calls -= 1
 
@@ -331,11 +238,13 @@ class Evaluator:
                 names the expression).
         """
         budget = self.budget
-        node = parse(text, budget.limits)
+        parse(text, budget.limits)
+        code, steps = _compiled(text)
         if budget.calls == 0:
             budget.steps = budget.limits.max_expression_steps
         try:
-            return self._eval(node)
+            budget.spend(steps)
+            return code(self)
         except BudgetExceeded as err:
             raise BudgetExceeded(f"{excerpt(text)!r}: {err}") from None
         except ExpressionError:
@@ -346,87 +255,140 @@ class Evaluator:
             raise ExpressionError(f"{excerpt(text)!r}: {type(err).__name__}: "
                                   f"{excerpt(err, 200)}") from None
 
-    def _eval(self, node: ast.AST) -> Any:
-        self.budget.spend()
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, ast.Name):
-            if node.id in self.names:
-                return self.names[node.id]
-            if node.id in _CONSTANTS:
-                return _CONSTANTS[node.id]
-            raise UnknownName(_unknown_name(node.id, self.names), node.id)
-        if isinstance(node, ast.BinOp):
-            left, right = self._eval(node.left), self._eval(node.right)
-            return self.budget.binop(type(node.op), left, right)
-        if isinstance(node, ast.UnaryOp):
-            value = self._eval(node.operand)
-            if isinstance(node.op, ast.Not):
-                return not value
-            if isinstance(node.op, ast.USub):
-                return -value
-            if isinstance(node.op, ast.UAdd):
-                return +value
-            raise ExpressionError("operator ~ is not allowed")
-        if isinstance(node, ast.BoolOp):
-            if isinstance(node.op, ast.And):
-                result: Any = True
-                for value_node in node.values:
-                    result = self._eval(value_node)
-                    if not result:
-                        return result
-                return result
-            result = False
-            for value_node in node.values:
-                result = self._eval(value_node)
-                if result:
-                    return result
-            return result
-        if isinstance(node, ast.Compare):
-            left = self._eval(node.left)
-            for op, right_node in zip(node.ops, node.comparators):
-                right = self._eval(right_node)
-                if not _CMPOPS[type(op)](left, right):
-                    return False
-                left = right
-            return True
-        if isinstance(node, ast.IfExp):
-            return self._eval(node.body) if self._eval(node.test) else self._eval(node.orelse)
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return [self._eval(e) for e in node.elts]
-        if isinstance(node, ast.Dict):
-            return {self._eval(k): self._eval(v) for k, v in zip(node.keys, node.values)
-                    if k is not None}
-        if isinstance(node, ast.Subscript):
-            target = self._eval(node.value)
-            if isinstance(node.slice, ast.Slice):
-                s = node.slice
-                return target[slice(*(self._eval(p) if p is not None else None
-                                      for p in (s.lower, s.upper, s.step)))]
-            return target[self._eval(node.slice)]
-        if isinstance(node, ast.Call):
-            return self._call(node)
-        raise ExpressionError(f"{type(node).__name__} is not allowed")  # pragma: no cover
-
-    def _call(self, node: ast.Call) -> Any:
-        name = node.func.id if isinstance(node.func, ast.Name) else ""
+    def call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call the spec function or built-in ``name``, within the budget."""
         fn = self.functions.get(name) or BUILTINS.get(name)
         if fn is None:
-            known = {**BUILTINS, **self.functions}
-            raise ExpressionError(_unknown_name(name, known, "function"))
-        args = [self._eval(a) for a in node.args]
-        kwargs = {k.arg: self._eval(k.value) for k in node.keywords if k.arg}
+            raise ExpressionError(_unknown_name(name, {**BUILTINS, **self.functions}, "function"))
+        budget = self.budget
         if isinstance(fn, SpecFunction):
-            return self.budget.check(fn.call(self.budget, args, kwargs))
+            return budget.check(fn.call(budget, args, kwargs))
         if fn is range:
             span = range(*args, **kwargs)
-            if len(span) > self.budget.limits.max_value_size:
-                raise BudgetExceeded(self.budget._size_message())
-            self.budget.spend(len(span) // 64)
+            if len(span) > budget.limits.max_value_size:
+                raise BudgetExceeded(budget._size_message())
+            budget.spend(len(span) // 64)
             return list(span)
         if fn is str and args:
-            self.budget.size(args[0])  # repr of a nested value is at least its size
-        return self.budget.check(fn(*args, **kwargs))
+            budget.size(args[0])  # the text of a nested value is at least its size
+        return budget.check(fn(*args, **kwargs))
+
+
+# -- compilation: each syntax node becomes a closure over its children's closures ----------------
+
+Code = Callable[[Evaluator], Any]
+
+
+def _compile(node: ast.AST) -> Code:
+    """A closure that evaluates ``node`` (checked by ``_check``) for an evaluator.
+
+    Compiling once per expression text, instead of walking the tree at each evaluation, is what
+    makes the thousands of evaluations of a large network cheap; every operation that can build
+    a large value still goes through the budget.
+    """
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return lambda ev: value
+    if isinstance(node, ast.Name):
+        return _name(node.id)
+    if isinstance(node, ast.BinOp):
+        return _binop(type(node.op), _compile(node.left), _compile(node.right))
+    if isinstance(node, ast.UnaryOp):
+        operand = _compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda ev: not operand(ev)
+        if isinstance(node.op, ast.USub):
+            return lambda ev: -operand(ev)
+        if isinstance(node.op, ast.UAdd):
+            return lambda ev: +operand(ev)
+        raise ExpressionError("operator ~ is not allowed")
+    if isinstance(node, ast.BoolOp):
+        return _boolop(isinstance(node.op, ast.And), [_compile(v) for v in node.values])
+    if isinstance(node, ast.Compare):
+        return _compare(_compile(node.left), [_CMPOPS[type(op)] for op in node.ops],
+                        [_compile(c) for c in node.comparators])
+    if isinstance(node, ast.IfExp):
+        test, body, orelse = _compile(node.test), _compile(node.body), _compile(node.orelse)
+        return lambda ev: body(ev) if test(ev) else orelse(ev)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        elements = [_compile(e) for e in node.elts]
+        return lambda ev: [e(ev) for e in elements]
+    if isinstance(node, ast.Dict):
+        pairs = [(_compile(k), _compile(v)) for k, v in zip(node.keys, node.values)
+                 if k is not None]
+        return lambda ev: {k(ev): v(ev) for k, v in pairs}
+    if isinstance(node, ast.Subscript):
+        return _subscript(node)
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        args = [_compile(a) for a in node.args]
+        keywords = [(k.arg, _compile(k.value)) for k in node.keywords if k.arg]
+        return lambda ev: ev.call(name, [a(ev) for a in args], {k: v(ev) for k, v in keywords})
+    raise ExpressionError(f"{type(node).__name__} is not allowed")  # pragma: no cover
+
+
+def _name(name: str) -> Code:
+    def read(ev: Evaluator) -> Any:
+        try:
+            return ev.names[name]
+        except KeyError:
+            if name in _CONSTANTS:
+                return _CONSTANTS[name]
+            raise UnknownName(_unknown_name(name, ev.names), name) from None
+
+    return read
+
+
+def _binop(op: type, left: Code, right: Code) -> Code:
+    if op in (ast.Add, ast.Sub):
+        plain = BINOPS[op]
+
+        def add(ev: Evaluator) -> Any:
+            a, b = left(ev), right(ev)
+            if type(a) is int and type(b) is int:  # the common case: an int grows by a bit
+                result = plain(a, b)
+                if result.bit_length() > ev.budget.limits.max_int_bits:
+                    return ev.budget.check(result)
+                return result
+            return ev.budget.binop(op, a, b)
+
+        return add
+    return lambda ev: ev.budget.binop(op, left(ev), right(ev))
+
+
+def _boolop(conjunction: bool, values: list[Code]) -> Code:
+    def evaluate(ev: Evaluator) -> Any:
+        result: Any = conjunction
+        for value in values:
+            result = value(ev)
+            if bool(result) != conjunction:
+                return result
+        return result
+
+    return evaluate
+
+
+def _compare(first: Code, ops: list[Callable[[Any, Any], bool]], rest: list[Code]) -> Code:
+    def evaluate(ev: Evaluator) -> bool:
+        left = first(ev)
+        for op, right_code in zip(ops, rest):
+            right = right_code(ev)
+            if not op(left, right):
+                return False
+            left = right
+        return True
+
+    return evaluate
+
+
+def _subscript(node: ast.Subscript) -> Code:
+    target = _compile(node.value)
+    if isinstance(node.slice, ast.Slice):
+        s = node.slice
+        parts = [_compile(p) if p is not None else None for p in (s.lower, s.upper, s.step)]
+        return lambda ev: target(ev)[slice(*(p(ev) if p is not None else None for p in parts))]
+    index = _compile(node.slice)
+    return lambda ev: target(ev)[index(ev)]
 
 
 def _unknown_name(name: str, known: Mapping[str, Any], what: str = "name") -> str:

@@ -302,5 +302,12 @@ def item_parts(item: BaseModel) -> tuple[str, Any]:
     """(key, body) of a validated layer item; for a block call the key is the block's name."""
     if isinstance(item, _CallItem):
         return item.block_name, item.call
-    key = next(iter(type(item).model_fields))
+    kind = type(item)
+    key = _ITEM_KEYS.get(kind)
+    if key is None:
+        key = _ITEM_KEYS[kind] = next(iter(kind.model_fields))
     return key, getattr(item, key)
+
+
+#: The one field of each item model (asked for every item of every expansion).
+_ITEM_KEYS: dict[type, str] = {}

@@ -51,6 +51,8 @@ class SourceMap:
     keys: dict[Path, Location] = field(default_factory=dict)
     #: The text of every float as written (``0.70`` keeps its two decimals), by data path.
     float_texts: dict[Path, str] = field(default_factory=dict)
+    _located: dict[tuple[Path, bool], Location] = field(default_factory=dict, repr=False,
+                                                        compare=False)
 
     def locate(self, path: Path, *, key: bool = False) -> Location:
         """The location of ``path``, or of its deepest known ancestor.
@@ -58,14 +60,20 @@ class SourceMap:
         Path elements that are not part of the data (pydantic inserts union tags and validator
         names into error locations) are skipped.
         """
+        memo = self._located.get((path, key))
+        if memo is not None:
+            return memo
         found: Path = ()
         for element in path:
             candidate = (*found, element)
             if candidate in self.values:
                 found = candidate
         if key and found in self.keys:
-            return self.keys[found]
-        return self.values.get(found, Location(self.file, 1, 1))
+            located = self.keys[found]
+        else:
+            located = self.values.get(found, Location(self.file, 1, 1))
+        self._located[(path, key)] = located  # an expansion asks again for every iteration
+        return located
 
 
 class _Node:
