@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cnncost.errors import Location
@@ -130,16 +131,21 @@ class CostReport:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerCost:
-        for row in self.layers:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The row of layer ``name``. Raises: KeyError: no such layer."""
+        return self._layer_index[name]
 
     def block(self, name: str) -> BlockCost:
-        for row in self.blocks:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The row of block ``name``. Raises: KeyError: no such block."""
+        return self._block_index[name]
+
+    # indexes built on first use (a CSV asks for every row by name: a scan each would be n^2)
+    @cached_property
+    def _layer_index(self) -> dict[str, LayerCost]:
+        return {row.name: row for row in self.layers}
+
+    @cached_property
+    def _block_index(self) -> dict[str, BlockCost]:
+        return {row.name: row for row in self.blocks}
 
     def to_dict(self) -> dict[str, Any]:
         """Every number unrounded, JSON-ready (tuples become lists, locations strings)."""
