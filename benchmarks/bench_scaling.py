@@ -76,7 +76,7 @@ def scaling(kind: str, sizes: list[int], folder: Path, budget_s: float) -> list[
         text = CHAIN.format(n=n) if kind == "conv" else RELUS_HEAD + "  - relu\n" * n
         path.write_text(text)
         loaded = api.load(path)
-        out.append((n, _once(lambda: api.analyze(loaded))))
+        out.append((n, _once(lambda spec=loaded: api.analyze(spec))))
     return out
 
 
@@ -166,9 +166,10 @@ def main() -> None:
     rows.append(_row("`report resnet152 --format json` process / dependency imports",
                      f"{report:.2f} s / {deps:.2f} s = {report / deps:.2f}", "1.3",
                      report / deps / 1.3))
-    header = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-              f"{platform.python_version()}, {platform.system()}; in-process medians of "
-              f"{args.repeat} runs (chains: one run each).", "",
+    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+               f"{platform.python_version()}, {platform.system()}; in-process medians of "
+               f"{args.repeat} runs (chains: one run each).")
+    header = [machine, "",
               "| measurement | measured | goal | measured / goal | met |",
               "|---|---|---|---|---|"]
     text = "\n".join(header + rows) + "\n"

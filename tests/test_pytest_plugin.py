@@ -6,8 +6,8 @@ import pytest
 
 # imported here, so that pytester's in-process runs (which drop the modules imported during a
 # run) all see the same cnncost modules
-import cnncost.api  # noqa: F401
-import cnncost.cost.documented  # noqa: F401
+import cnncost.api
+import cnncost.cost.documented
 import cnncost.pytest_plugin  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -51,8 +51,8 @@ def test_each_checked_figure_is_an_item_that_can_fail(project: pytest.Pytester) 
         "*models/tiny.yaml::-:macs#2 PASSED*",
     ])
     # the failure names the figure, the computed value and the convention
-    result.stdout.fnmatch_lines(["*documented macs 1 (a wrong figure) but computed 7,776 under "
-                                 "convention cnncost*"])
+    result.stdout.fnmatch_lines([
+        "*documented macs 1 (a wrong figure) but computed 7,776 under convention cnncost*"])
 
 
 def test_nothing_is_collected_without_the_setting(project: pytest.Pytester) -> None:

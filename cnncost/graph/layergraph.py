@@ -106,7 +106,7 @@ class LayerGraph:
         """The networkx graph: one node per layer (with its expansion ``index``), one edge per
         input (carrying its target's weight: ``nodes`` 1, ``weighted`` 1 for conv/dense)."""
         if self._g is None:
-            g = nx.DiGraph()
+            g: nx.DiGraph = nx.DiGraph()
             for index, name in enumerate(self._nodes):
                 g.add_node(name, index=index)
             for node in self._nodes.values():

@@ -19,7 +19,7 @@ from cnncost.spec.yamlsource import SourceMap
 class History:
     """The outputs of a sequence's items, after the first ``cut`` of ``parent``'s."""
 
-    __slots__ = ("parent", "cut", "items")
+    __slots__ = ("cut", "items", "parent")
 
     def __init__(self, items: list[str] | None = None, parent: History | None = None) -> None:
         self.parent = parent

@@ -262,7 +262,7 @@ def total_lines(report: CostReport) -> list[TotalLine]:
 def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
     conv = report.convention.name
     total = report.totals.macs
-    cells = []
+    cells: list[tuple[bool, str, str, str, str, str, str, str]] = []
     for row in report_rows(report, depth):
         label = "  " * row.indent + row.label
         if row.collapsed:
@@ -278,7 +278,7 @@ def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
     # The number columns are short and never wrap: their widths are known here, which spares
     # rich measuring and wrapping thousands of cells (most of the time of a ResNet-152 table).
     for i, title in enumerate(("params", f"MACs ({conv})", "MACs %", "activation"), start=4):
-        width = max([len(title), *(len(c[i]) for c in cells)])
+        width = max([len(title), *(len(str(c[i])) for c in cells)])
         table.add_column(title, justify="right", width=width, no_wrap=True)
     for bold, *texts in cells:
         table.add_row(Text(texts[0], style="bold" if bold else ""), *map(Text, texts[1:]))

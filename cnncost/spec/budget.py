@@ -40,7 +40,7 @@ _SEQUENCES = (str, list, tuple, dict)
 class Budget:
     """What the evaluations of one expansion may still spend (see ``cnncost.limits``)."""
 
-    __slots__ = ("limits", "total", "steps", "calls")
+    __slots__ = ("calls", "limits", "steps", "total")
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or current()

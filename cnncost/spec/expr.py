@@ -221,7 +221,7 @@ class SpecFunction:
 class Evaluator:
     """Evaluates parsed expressions against a mapping of names and callable functions."""
 
-    __slots__ = ("names", "functions", "budget")
+    __slots__ = ("budget", "functions", "names")
 
     def __init__(self, names: Mapping[str, Any],
                  functions: Mapping[str, Callable[..., Any]] | None = None,

@@ -69,7 +69,7 @@ def read_text(path: Path, limits: Limits | None = None) -> str:
 def _normalise_items(data: Any) -> Any:
     """Bare operator names in layer lists (``- relu``) become one-key mappings (``{relu: {}}``)."""
     if isinstance(data, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for key, value in data.items():
             if key in ("layers",) and isinstance(value, list):
                 out[key] = [{v: None} if isinstance(v, str) else _normalise_items(v) for v in value]
@@ -97,8 +97,9 @@ def _path_text(path: tuple[Any, ...]) -> str:
 def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
     """Valid keys where a pydantic error points: an operator's attributes or the structural keys."""
     for element in reversed(loc):
-        if isinstance(element, str) and canonical_name(element):
-            return [*all_ops()[canonical_name(element)].attrs, *m.COMMON_KEYS]
+        canonical = canonical_name(element) if isinstance(element, str) else None
+        if canonical is not None:
+            return [*all_ops()[canonical].attrs, *m.COMMON_KEYS]
     if loc and loc[-2:-1] == ("repeat",) or "repeat" in loc:
         return list(m.RepeatBody.model_fields)
     if "parallel" in loc:
@@ -111,7 +112,7 @@ def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _problems_from_validation(err: ValidationError, smap: SourceMap) -> list[Problem]:
-    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[Any, ...], list[Any]] = {}  # pydantic's ErrorDetails
     for e in err.errors():
         loc = tuple(e["loc"])
         if e["type"] == "extra_forbidden":
@@ -356,7 +357,8 @@ def _raw_unknown_calls(data: dict[str, Any], smap: SourceMap,
                        imported: dict[str, Any]) -> list[Problem]:
     """Unknown operators or blocks, found on the raw data when schema validation failed, so that
     they are reported together with the schema problems."""
-    raw_blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    found = data.get("blocks")
+    raw_blocks: dict[Any, Any] = found if isinstance(found, dict) else {}
     known = [*all_ops(), *raw_blocks, *imported, *m.STRUCTURAL]
     problems: list[Problem] = []
 

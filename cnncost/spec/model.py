@@ -141,7 +141,8 @@ def item_model(key: str) -> type[BaseModel]:
         return create_model("repeat_item", __base__=_Frozen, repeat=(RepeatBody, ...))
     if key == "parallel":
         return create_model("parallel_item", __base__=_Frozen, parallel=(ParallelBody, ...))
-    return create_model(f"{key}_item", __base__=_Frozen, **{key: (op_model(key) | None, None)})
+    field: Any = (op_model(key) | None, None)  # a union type: create_model's stubs want a type
+    return create_model(f"{key}_item", __base__=_Frozen, **{key: field})
 
 
 def _validate_item(value: Any) -> BaseModel:

@@ -27,9 +27,9 @@ from cnncost.errors import Location, Problem, excerpt
 from cnncost.limits import Limits, current
 
 try:  # the C parser is several times faster; fall back to the pure-Python one
-    from yaml.cyaml import CParser as _Parser
+    from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import Loader as _Parser  # type: ignore[assignment]
+    from yaml import Loader as _Parser  # type: ignore[assignment]  # same get_event()
 
 Path = tuple[Any, ...]
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
@@ -80,7 +80,7 @@ class _Node:
     """A composed YAML node: kind 's' (scalar), 'q' (sequence), 'm' (mapping) or 'a' (an alias,
     whose value is its anchor's node)."""
 
-    __slots__ = ("kind", "tag", "value", "line", "column")
+    __slots__ = ("column", "kind", "line", "tag", "value")
 
     def __init__(self, kind: str, tag: str, value: Any, line: int, column: int) -> None:
         self.kind, self.tag, self.value, self.line, self.column = kind, tag, value, line, column
@@ -149,7 +149,7 @@ def _compose(text: str, file: str, limits: Limits) -> _Node | None:
     try:
         parser = _Parser(text)
         while True:
-            event = parser.get_event()
+            event: Any = parser.get_event()  # one of yaml.events' classes
             if isinstance(event, yaml.StreamEndEvent):
                 break
             if isinstance(event, yaml.DocumentStartEvent):
@@ -162,11 +162,11 @@ def _compose(text: str, file: str, limits: Limits) -> _Node | None:
                 continue
             node: _Node | None = None
             if isinstance(event, yaml.AliasEvent):
-                target = anchors.get(event.anchor)
+                target = anchors.get(event.anchor or "")
                 if target is None:
                     raise _Stop(Problem("yaml", f"undefined alias *{excerpt(event.anchor)}",
                                         _mark(file, event.start_mark)))
-                mark = event.start_mark
+                mark: Any = event.start_mark
                 node = _Node("a", target.tag, target, mark.line + 1, mark.column + 1)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 node, items = stack.pop()

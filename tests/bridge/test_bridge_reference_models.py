@@ -24,6 +24,7 @@ from torch import nn
 
 from cnncost import api
 from cnncost.bridge.module import to_module
+
 from .conftest import SPECS
 from .reference_compare import compare_with_reference
 
