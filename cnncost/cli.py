@@ -324,16 +324,23 @@ def check(
     # fvcore traces with torch.jit, whose deprecation notice is not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=FutureWarning)
     from cnncost.bridge.command import run_check
+    from cnncost.bridge.render import check_renderable, check_to_json
 
     overrides = api.parse_overrides(list(set_ or []))
     console = Console(width=width or (None if sys.stdout.isatty() else 120), highlight=False,
                       emoji=False)
     try:
-        code = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
-                         dtype=dtype, fmt=fmt, console=console, all_layers=all_layers)
+        run = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
+                        dtype=dtype, fmt=fmt, progress=console)
     except SpecError as err:
         raise _SpecErrorIn(spec, err) from None
-    raise typer.Exit(code)
+    if fmt == "json":
+        console.out(check_to_json(run.report), end="", highlight=False)
+    else:
+        console.print(check_renderable(run.report, all_layers=all_layers))
+        if run.profile_line:
+            console.print(run.profile_line)
+    raise typer.Exit(run.exit_code)
 
 
 @app.command()
@@ -389,7 +396,7 @@ def sweep(
     except SpecError as err:
         raise _SpecErrorIn(", ".join(specs), err) from None
     result = sw.run_sweep(jobs, out_dir, device=device, warmup=warmup, repeats=repeats,
-                          budget_s=budget, redo=redo, console=console)
+                          budget_s=budget, redo=redo, progress=console, on_run=console.print)
     console.print(f"{len(result.done)} run, {len(result.skipped)} already there, "
                   f"{len(result.not_run)} not run; wrote {result.index}")
     for what, jobs_ in (("not run", result.not_run),
