@@ -7,7 +7,7 @@ counting convention (``macs``, ``flops``) are those of ``CostReport.convention``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -148,14 +148,28 @@ class CostReport:
         return {row.name: row for row in self.blocks}
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number unrounded, JSON-ready (tuples become lists, locations strings)."""
-        data = asdict(self)
-        for row, layer in zip(data["layers"], self.layers):
-            row["location"] = str(layer.location) if layer.location else None
-            row["params_total"] = layer.params_total
-        for row, block in zip(data["blocks"], self.blocks):
-            row["params_total"] = block.params_total
-        data["totals"]["params_total"] = self.totals.params_total
+        """Every number unrounded, JSON-ready (locations strings; tuples stay tuples, which JSON
+        writes as lists), keys in field order with ``params_total`` after each row's fields."""
+        data = _fields(self)
+        data["convention"] = _fields(self.convention)
+        data["layers"] = [{**_fields(x), "location": str(x.location) if x.location else None,
+                           "params_total": x.params_total} for x in self.layers]
+        data["blocks"] = [{**_fields(b), "params_total": b.params_total} for b in self.blocks]
+        data["totals"] = {**_fields(self.totals), "params_total": self.totals.params_total}
+        data["uncounted"] = [_fields(u) for u in self.uncounted]
+        data["documented"] = [_fields(d) for d in self.documented]
         data["overrides"] = dict(self.overrides)
         data["params"] = dict(self.params)
         return data
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, shallow (``dataclasses.asdict`` deep-copies every value:
+    most of the time of a large report's JSON)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -1,16 +1,23 @@
-"""The expanded layer graph: frozen nodes behind a typed networkx wrapper. Must not import torch."""
+"""The expanded layer graph: frozen nodes behind a typed networkx wrapper. Must not import torch.
+
+networkx is imported when a graph first needs it (a graph built by hand, out of order; the
+``nx_graph`` view): an analysis needs only the expansion order, the consumers of each node and
+the longest paths, which this module keeps itself, and importing networkx is a fifth of a
+second of every ``cnncost report``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from cnncost.errors import Location
 from cnncost.ops.registry import OpContext, OpDef, Shape, get_op
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ class LayerGraph:
             self._topo = tuple(self._nodes)
         else:
             # a deterministic order for a graph built by hand; a cycle raises NetworkXUnfeasible
+            import networkx as nx
+
             try:
                 self._topo = tuple(nx.lexicographical_topological_sort(
                     self._graph(), key=order.__getitem__))
@@ -106,6 +115,8 @@ class LayerGraph:
         """The networkx graph: one node per layer (with its expansion ``index``), one edge per
         input (carrying its target's weight: ``nodes`` 1, ``weighted`` 1 for conv/dense)."""
         if self._g is None:
+            import networkx as nx
+
             g: nx.DiGraph = nx.DiGraph()
             for index, name in enumerate(self._nodes):
                 g.add_node(name, index=index)
