@@ -26,9 +26,8 @@ def test_using_raises_some_bounds_for_a_block_only() -> None:
             assert limits.current().max_nodes == 8 and limits.current().max_int_bits == 64
         assert limits.current().max_nodes == 7
     assert limits.current() == limits.Limits()
-    with pytest.raises(UsageError, match="unknown limit 'max_layers'"):
-        with limits.using(max_layers=3):
-            pass
-    with pytest.raises(UsageError, match="positive integer"):
-        with limits.using(max_nodes=0):
-            pass
+    with pytest.raises(UsageError, match="unknown limit 'max_layers'"), \
+            limits.using(max_layers=3):
+        pass
+    with pytest.raises(UsageError, match="positive integer"), limits.using(max_nodes=0):
+        pass

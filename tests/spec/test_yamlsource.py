@@ -50,11 +50,11 @@ def test_empty_document() -> None:
 
 # --------------------------------------------------------------------------- hostile YAML
 
-import pytest  # noqa: E402
+import pytest
 
-from cnncost import limits  # noqa: E402
-from cnncost.errors import SpecError  # noqa: E402
-from cnncost.spec.yamlsource import decode  # noqa: E402
+from cnncost import limits
+from cnncost.errors import SpecError
+from cnncost.spec.yamlsource import decode
 
 
 def test_merge_keys_follow_pyyaml() -> None:
