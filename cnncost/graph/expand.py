@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -214,7 +215,8 @@ class Expander:
         except Failed:
             failed.add(node_name)
             return node_name
-        nodes[node_name] = LayerNode(node_name, canonical, freeze_attrs(attrs), tuple(inputs),
+        # attrs is this node's own dict: a read-only view of it needs no copy
+        nodes[node_name] = LayerNode(node_name, canonical, MappingProxyType(attrs), tuple(inputs),
                                      in_shapes, out_shape, scope.source.locate(path),
                                      scope.call_stack)
         return node_name

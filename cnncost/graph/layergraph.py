@@ -80,13 +80,13 @@ class LayerGraph:
                 raise GraphError(f"two nodes are named {node.name!r}")
             self._nodes[node.name] = node
         order = {n: i for i, n in enumerate(self._nodes)}
-        consumers: dict[str, list[str]] = {n: [] for n in self._nodes}
+        consumers: dict[str, list[str]] = {}
         in_order = True
         for node in nodes:
             for src in dict.fromkeys(node.inputs):
                 if src not in order:
                     raise GraphError(f"{node.name!r} reads {src!r}, which is not a node")
-                consumers[src].append(node.name)
+                consumers.setdefault(src, []).append(node.name)
                 in_order = in_order and order[src] < order[node.name]
         missing = [o for o in outputs if o not in self._nodes]
         if missing:
@@ -107,8 +107,9 @@ class LayerGraph:
             except nx.NetworkXUnfeasible:
                 raise GraphError(f"the nodes of {name!r} make a cycle") from None
         self._position = {n: i for i, n in enumerate(self._topo)}
-        self._consumers = {n: tuple(sorted(c, key=self._position.__getitem__))
-                           for n, c in consumers.items()}
+        # consumers were met in expansion order: the topological order unless sorted above
+        self._consumers = {n: tuple(c) if in_order else tuple(
+            sorted(c, key=self._position.__getitem__)) for n, c in consumers.items()}
         self._paths: dict[bool, tuple[str, ...]] = {}
 
     def _graph(self) -> nx.DiGraph:
@@ -147,8 +148,13 @@ class LayerGraph:
         return self._nodes[name].inputs
 
     def consumers_of(self, name: str) -> tuple[str, ...]:
-        """The nodes that read ``name``, in topological order."""
-        return self._consumers[name]
+        """The nodes that read ``name``, in topological order.
+
+        Raises: KeyError: ``name`` is not a node.
+        """
+        if name not in self._nodes:
+            raise KeyError(name)
+        return self._consumers.get(name, ())
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -150,44 +150,23 @@ def _compose(text: str, file: str, limits: Limits) -> _Node | None:
         parser = _Parser(text)
         while True:
             event: Any = parser.get_event()  # one of yaml.events' classes
-            if isinstance(event, yaml.StreamEndEvent):
-                break
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise _Stop(Problem("yaml", "a spec is one YAML document; found a second",
-                                        _mark(file, event.start_mark)))
-                continue
-            if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
-                continue
+            cls = type(event)
             node: _Node | None = None
-            if isinstance(event, yaml.AliasEvent):
-                target = anchors.get(event.anchor or "")
-                if target is None:
-                    raise _Stop(Problem("yaml", f"undefined alias *{excerpt(event.anchor)}",
-                                        _mark(file, event.start_mark)))
-                mark: Any = event.start_mark
-                node = _Node("a", target.tag, target, mark.line + 1, mark.column + 1)
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                node, items = stack.pop()
-                if node.kind == "m":
-                    node.value = list(zip(items[::2], items[1::2]))
-                else:
-                    node.value = items
-            else:
+            if cls is yaml.ScalarEvent or cls is yaml.SequenceStartEvent \
+                    or cls is yaml.MappingStartEvent:
                 nodes += 1
-                mark = event.start_mark
+                mark: Any = event.start_mark
                 if nodes > limits.max_yaml_nodes:
                     raise _Stop(Problem(
                         "yaml", f"more than {limits.max_yaml_nodes:,} YAML values (the limit "
                         f"CNNCOST_MAX_YAML_NODES)", _mark(file, mark)))
                 tag = event.tag
-                if isinstance(event, yaml.ScalarEvent):
+                if cls is yaml.ScalarEvent:
                     if tag is None or tag == "!":
                         tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
                     node = _Node("s", tag, event.value, mark.line + 1, mark.column + 1)
                 else:
-                    kind = "q" if isinstance(event, yaml.SequenceStartEvent) else "m"
+                    kind = "q" if cls is yaml.SequenceStartEvent else "m"
                     if tag is None or tag == "!":
                         tag = _SEQ if kind == "q" else _MAP
                     node = _Node(kind, tag, None, mark.line + 1, mark.column + 1)
@@ -200,6 +179,29 @@ def _compose(text: str, file: str, limits: Limits) -> _Node | None:
                             "limit CNNCOST_MAX_YAML_DEPTH)", _mark(file, mark)))
                     stack.append((node, []))
                     continue
+            elif cls is yaml.SequenceEndEvent or cls is yaml.MappingEndEvent:
+                node, items = stack.pop()
+                if node.kind == "m":
+                    node.value = list(zip(items[::2], items[1::2]))
+                else:
+                    node.value = items
+            elif cls is yaml.AliasEvent:
+                target = anchors.get(event.anchor or "")
+                if target is None:
+                    raise _Stop(Problem("yaml", f"undefined alias *{excerpt(event.anchor)}",
+                                        _mark(file, event.start_mark)))
+                mark = event.start_mark
+                node = _Node("a", target.tag, target, mark.line + 1, mark.column + 1)
+            elif cls is yaml.StreamEndEvent:
+                break
+            elif cls is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Stop(Problem("yaml", "a spec is one YAML document; found a second",
+                                        _mark(file, event.start_mark)))
+                continue
+            else:  # the stream's start, a document's end
+                continue
             if stack:
                 stack[-1][1].append(node)
             else:
