@@ -7,10 +7,12 @@ tuples and dicts; names bound by the caller (parameters, block arguments, repeat
 to the functions in ``BUILTINS`` and to spec-defined functions. ``round`` is Python's
 (round-half-to-even), as Keras' and torchvision's own Python code uses it.
 
-Every evaluation runs against a ``Budget`` (``cnncost.limits``): steps per expression and per
-expansion, the size of any value built (string characters, list elements, nested), the bits of
-any integer, the depth of spec-function calls, and the text and nesting of the expression itself.
-Each check happens before the operation that would exceed it builds its value.
+Every evaluation runs against a ``Budget`` (``cnncost.spec.budget``, bounds from
+``cnncost.limits``): steps per expression and per expansion (a step per syntax node evaluated,
+spec functions included), the size of any value built (string characters, list elements,
+nested), the bits of any integer, the depth of spec-function calls, and the text and nesting of
+the expression itself. Each check happens before the operation that would exceed it builds its
+value. Each expression text is compiled once into a tree of closures (``_compile``).
 
 Why our own evaluator rather than simpleeval or asteval: both are well kept, and simpleeval has
 limits on powers, string length and comprehension size, but neither bounds the steps of an
@@ -18,9 +20,10 @@ evaluation nor recursion through user functions (a spec function that calls itse
 in exponential time), simpleeval's length check misses nested values (``['x' * 10**5] * 10**5``
 is a short list whose ``str`` is 10^10 characters), and both accept more syntax than a spec needs
 (attributes, comprehensions, assignments) that we would have to switch off again. The whitelist
-here is 300 lines we can read in one sitting, its errors name the expression and are located by
-the caller, and the budget is one object shared by the expressions and the spec functions they
-call. Adding a dependency would not remove any of that code.
+and its compiler here, and the budget in ``cnncost.spec.budget``, are a few hundred lines one can
+read in one sitting; their errors name the expression and are located by the caller, and the
+budget is one object shared by the expressions and the spec functions they call. Adding a
+dependency would not remove any of that code. Decision: keep our evaluator, with the budget.
 """
 
 from __future__ import annotations
