@@ -8,10 +8,10 @@ to the functions in ``BUILTINS`` and to spec-defined functions. ``round`` is Pyt
 (round-half-to-even), as Keras' and torchvision's own Python code uses it.
 
 Every evaluation runs against a ``Budget`` (``cnncost.spec.budget``, bounds from
-``cnncost.limits``): steps per expression and per expansion (a step per syntax node evaluated,
-spec functions included), the size of any value built (string characters, list elements,
-nested), the bits of any integer, the depth of spec-function calls, and the text and nesting of
-the expression itself. Each check happens before the operation that would exceed it builds its
+``cnncost.limits``): steps per expression and per expansion (a step per syntax node of each
+expression evaluated, spec functions included), the size of any value built (string
+characters, list elements, nested), the bits of any integer, the depth of spec-function calls,
+and the text and nesting of the expression itself. Each check happens before the operation that would exceed it builds its
 value. Each expression text is compiled once into a tree of closures (``_compile``).
 
 Why our own evaluator rather than simpleeval or asteval: both are well kept, and simpleeval has
