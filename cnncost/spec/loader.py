@@ -56,8 +56,12 @@ def read_text(path: Path, limits: Limits | None = None) -> str:
     """
     limit = (limits or current()).max_spec_bytes
     try:
-        with path.open("rb") as stream:
-            data = stream.read(limit + 1)
+        with path.open("rb") as stream:  # in chunks: read(limit + 1) allocates the limit
+            chunks, size = [], 0
+            while size <= limit and (chunk := stream.read(min(2**16, limit + 1 - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
     except OSError as err:
         raise FileAccessError(f"cannot read {path}: {err.strerror or err}") from None
     if len(data) > limit:
