@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cnncost.cost import documented
 from cnncost.cost.conventions import CONVENTIONS as _CONVENTIONS
 from cnncost.cost.engine import DTYPES, ReportMeta, analyze_graph
 from cnncost.cost.result import CostReport, DocumentedFigure
 from cnncost.cost.training import TrainingCost
-from cnncost.errors import UsageError
+from cnncost.errors import UsageError, excerpt
 from cnncost.graph.expand import expand
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.models import MemoryConfig, analyze_memory
@@ -26,11 +25,15 @@ from cnncost.memory.report import MemoryReport
 from cnncost.spec.loader import LoadedSpec, load_spec
 from cnncost.spec.params import Bindings, resolve_params
 
+#: The largest batch (torch's sizes are int64).
+MAX_BATCH = 2**63 - 1
+
 #: Names of the counting conventions (``--convention``).
 CONVENTIONS: tuple[str, ...] = tuple(_CONVENTIONS)
 
-__all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "json_schema", "load", "memory",
-           "parse_overrides", "parse_spec_ref", "training", "validate", "variants"]
+__all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "check_documented",
+           "documented_figures", "json_schema", "load", "memory", "parse_overrides",
+           "parse_spec_ref", "training", "validate", "variants"]
 
 
 def load(spec: str | Path | LoadedSpec) -> LoadedSpec:
@@ -65,14 +68,15 @@ def analyze(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         raise UsageError(f"unknown convention {convention!r}; choose from {', '.join(CONVENTIONS)}")
     if dtype not in DTYPES:
         raise UsageError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
-    if batch < 1:
-        raise UsageError(f"batch must be at least 1, got {batch}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise UsageError(f"batch must be from 1 to {MAX_BATCH:,}, got {batch}")
     loaded = load(spec)
     graph, bindings = build_graph(loaded, variant=variant, overrides=overrides)
     meta = ReportMeta(
         model=loaded.spec.name, title=loaded.spec.title, variant=bindings.variant,
         overrides=dict(overrides or {}), params=bindings.params,
-        documented=documented_figures(loaded, bindings.variant), spec_file=str(loaded.file))
+        documented=documented_figures(loaded, bindings.variant, overrides),
+        spec_file=str(loaded.file))
     return analyze_graph(graph, meta, convention=convention, batch=batch, dtype=dtype)
 
 
@@ -123,22 +127,54 @@ def training(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         raise UsageError(str(err)) from None
 
 
-def documented_figures(loaded: LoadedSpec, variant: str | None) -> tuple[DocumentedFigure, ...]:
-    """The spec's documented figures that apply to ``variant`` (those without a variant apply to
-    the spec's default configuration only)."""
-    out = []
-    for d in loaded.spec.documented:
-        if d.variant == variant:
-            out.append(DocumentedFigure(d.metric, d.value, d.source, d.variant, d.note,
-                                        d.convention, d.unit))
-    return tuple(out)
+def documented_figures(loaded: LoadedSpec, variant: str | None,
+                       overrides: Mapping[str, Any] | None = None
+                       ) -> tuple[DocumentedFigure, ...]:
+    """The spec's documented figures that apply to ``variant`` (``cost.documented`` decides:
+    those without a variant document the default configuration; none apply when overrides
+    change a parameter)."""
+    spec = loaded.spec
+    chosen = variant if variant is not None else spec.default_variant
+    base = {**spec.params, **spec.variants.get(chosen or "", {})}
+    overridden = any(k not in base or base[k] != v for k, v in (overrides or {}).items())
+    return documented.figures_for(loaded, chosen, overridden=overridden)
 
 
-def validate(spec: str | Path) -> tuple[str, ...]:
-    """Validate a spec and expand every variant (or the base spec if it has none).
+def check_documented(spec: str | Path | LoadedSpec, variant: str | None = None
+                     ) -> list[tuple[str | None, documented.Verdict]]:
+    """Every checked documented figure of ``variant`` (default: of every variant, and of the
+    spec's default configuration), compared with the figure computed under its convention.
 
     Returns:
-        The variant names.
+        (variant, verdict) pairs, in the spec's order; ``verdict.status`` is "mismatch" for a
+        figure that does not match.
+
+    Raises:
+        FileAccessError, SpecError: as ``analyze``.
+    """
+    loaded = load(spec)
+    names = (variant,) if variant is not None else documented.variants_to_check(loaded.spec)
+    out = []
+    for name in names:
+        reports: dict[str, CostReport] = {}
+        for figure in documented_figures(loaded, name):
+            if not figure.checked or figure.metric not in documented.DOCUMENTED_METRICS:
+                continue
+            convention = documented.convention_of(figure) or "cnncost"
+            if convention not in reports:
+                reports[convention] = analyze(loaded, variant=name, convention=convention)
+            v = documented.verdict(figure, reports[convention])
+            if v.compared:
+                out.append((name, v))
+    return out
+
+
+def validate(spec: str | Path, variant: str | None = None) -> tuple[str, ...]:
+    """Validate a spec and expand every variant (or the base spec if it has none), or only
+    ``variant``.
+
+    Returns:
+        The variant names expanded.
 
     Raises:
         FileAccessError, SpecError: as ``build_graph``; problems of all variants together.
@@ -146,11 +182,11 @@ def validate(spec: str | Path) -> tuple[str, ...]:
     from cnncost.errors import SpecError
 
     loaded = load(spec)
-    names = tuple(loaded.spec.variants)
+    names = (variant,) if variant is not None else tuple(loaded.spec.variants)
     problems = []
-    for variant in names or (None,):
+    for name in names or (None,):
         try:
-            build_graph(loaded, variant=variant)
+            build_graph(loaded, variant=name)
         except SpecError as err:
             for p in err.problems:
                 if p not in problems:
@@ -168,21 +204,28 @@ def variants(spec: str | Path | LoadedSpec) -> tuple[str, ...]:
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """``["resolution=160", "flavor=keras"]`` -> ``{"resolution": 160, "flavor": "keras"}``.
 
-    Values are parsed as YAML (numbers, booleans, lists such as ``[3,4,6,3]``).
+    Values are parsed as YAML (numbers, booleans, lists such as ``[3,4,6,3]``), by the same
+    bounded reader as spec files.
 
     Raises:
         UsageError: an item without ``=`` or with an unparsable value.
     """
+    from cnncost.spec.yamlsource import load_yaml
+
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"--set expects name=value, got {item!r}")
-        try:
-            out[key] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as err:
-            raise UsageError(f"--set {key}: cannot parse {text!r}: {err}") from None
+            raise UsageError(f"--set expects name=value, got {excerpt(item)!r}")
+        if not text.strip():
+            out[key] = ""
+            continue
+        value, _, problems = load_yaml(text, f"--set {key}")
+        if problems:
+            raise UsageError(f"--set {excerpt(key)}: cannot read {excerpt(text)!r}: "
+                             f"{problems[0].message}")
+        out[key] = value
     return out
 
 

@@ -369,11 +369,32 @@ def table(
     output: OutputOption = None,
     width: WidthOption = None,
     exact: ExactOption = False,
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", metavar="NAME=V1,V2|NAME=START:STOP:STEP",
+        help="Sweep one spec: every combination of these parameter values, one row each "
+             "(repeatable; NAME may be 'variant', and 'variant=*' means every variant).")] = None,
+    pareto: Annotated[str | None, typer.Option(
+        "--pareto", metavar="METRIC,METRIC",
+        help="With --grid: mark the Pareto front on two metrics (e.g. macs,params_total or "
+             "macs,top1; lower is better, higher for top1/top5).")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, metavar="N",
+        help="With --grid: worker processes for a large grid (default: one per core).")] = None,
 ) -> None:
-    """One row per model and variant: weights, parameters, depth, MACs, memory, accuracy."""
+    """One row per model and variant: weights, parameters, depth, MACs, memory, accuracy.
+
+    With --grid, one row per combination of parameter values of one spec (a design-space
+    sweep), optionally with its Pareto front.
+    """
     from cnncost.report import zoo
 
     _check_common(dtype, convention, fmt, None)
+    if grid:
+        _grid_table(specs, grid, pareto, jobs, batch=batch, dtype=dtype, convention=convention,
+                    fmt=fmt, output=output, width=width, exact=exact)
+        return
+    if pareto or jobs:
+        raise UsageError("--pareto and --jobs go with --grid")
     paths = zoo.spec_paths(specs)
     rows = []
     for path in paths:
@@ -394,6 +415,31 @@ def table(
             "markdown": lambda: zoo.to_markdown(rows, convention=convention, dtype=dtype,
                                                 batch=batch)}[fmt]()
     _emit(text, output)
+
+
+def _grid_table(specs: list[Path], items: list[str], pareto: str | None, jobs: int | None, *,
+                batch: int, dtype: str, convention: str, fmt: str, output: Path | None,
+                width: int | None, exact: bool) -> None:
+    """``table --grid``: a sweep of one spec (see ``cnncost.report.grid``)."""
+    from cnncost import api
+    from cnncost.report import grid as g
+    from cnncost.report.zoo import caption
+
+    if len(specs) != 1:
+        raise UsageError("--grid sweeps one spec (spec.yaml or spec.yaml@variant)")
+    path, variant = api.parse_spec_ref(str(specs[0]))
+    axes = [g.parse_axis(item) for item in items]
+    try:
+        rows = g.sweep(path, axes, variant=variant, convention=convention, dtype=dtype,
+                       batch=batch, jobs=jobs, pareto=g.parse_pareto(pareto))
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
+    text = caption(convention, dtype, batch)
+    if fmt == "table":
+        _emit_rich(g.render_rich(rows, caption=text, exact=exact), output, width or 200)
+        return
+    _emit({"json": lambda: g.to_json(rows), "csv": lambda: g.to_csv(rows),
+           "markdown": lambda: g.to_markdown(rows, caption=text)}[fmt](), output)
 
 
 @app.command()
@@ -532,6 +578,7 @@ def check(
     # fvcore traces with torch.jit, whose deprecation notice is not the user's concern
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=FutureWarning)
     from cnncost.bridge.command import run_check
+    from cnncost.bridge.render import check_renderable, check_to_json
 
     overrides = api.parse_overrides(list(set_ or []))
     console = Console(width=width or (None if sys.stdout.isatty() else 120), highlight=False,
@@ -539,13 +586,18 @@ def check(
     try:
         from cnncost.memory.models import PRECISION_ALIASES
 
-        code = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
-                         dtype=dtype, fmt=fmt, console=console, all_layers=all_layers,
-                         memory=memory, optimizer=optimizer,
-                         precision=PRECISION_ALIASES.get(precision, precision))
+        run = run_check(spec, variant=variant, overrides=overrides, device=device, batch=batch,
+                        dtype=dtype, fmt=fmt, progress=console, memory=memory,
+                        optimizer=optimizer, precision=PRECISION_ALIASES.get(precision, precision))
     except SpecError as err:
         raise _SpecErrorIn(spec, err) from None
-    raise typer.Exit(code)
+    if fmt == "json":
+        console.out(check_to_json(run.report), end="", highlight=False)
+    else:
+        console.print(check_renderable(run.report, all_layers=all_layers))
+        if run.profile_line:
+            console.print(run.profile_line)
+    raise typer.Exit(run.exit_code)
 
 
 @app.command()
@@ -706,7 +758,7 @@ def sweep(
     except SpecError as err:
         raise _SpecErrorIn(", ".join(specs), err) from None
     result = sw.run_sweep(jobs, out_dir, device=device, warmup=warmup, repeats=repeats,
-                          budget_s=budget, redo=redo, console=console)
+                          budget_s=budget, redo=redo, progress=console, on_run=console.print)
     console.print(f"{len(result.done)} run, {len(result.skipped)} already there, "
                   f"{len(result.not_run)} not run; wrote {result.index}")
     for what, jobs_ in (("not run", result.not_run),
@@ -723,24 +775,38 @@ def sweep(
 
 @app.command()
 def validate(
-    specs: Annotated[list[Path], typer.Argument(help="Spec files.")],
+    specs: Annotated[list[str], typer.Argument(help="Spec files (spec.yaml or spec.yaml@variant).")],
 ) -> None:
-    """Check specs (every variant); prints 'ok' per valid file, or every problem found."""
+    """Check specs (every variant, or the one named) and their checked documented figures.
+
+    Prints 'ok' per valid file, or every problem found (exit 3); a documented figure that the
+    spec does not compute is named with the computed value and its convention (exit 1).
+    """
     from cnncost import api
+    from cnncost.cost.documented import failure_text
 
     worst = EXIT_OK
-    for path in specs:
+    for spec in specs:
+        path, variant = api.parse_spec_ref(spec)
         try:
-            names = api.validate(path)
+            names = api.validate(path, variant)
+            verdicts = api.check_documented(path, variant)
         except SpecError as err:
-            _print_error(_SpecErrorIn(str(path), err))
+            _print_error(_SpecErrorIn(spec, err))
             worst = max(worst, err.exit_code)
+            continue
         except CnncostError as err:
             _print_error(err)
             worst = max(worst, err.exit_code)
-        else:
-            count = f"{len(names)} variant" + ("" if len(names) == 1 else "s")
-            typer.echo(f"ok  {path} ({count})")
+            continue
+        wrong = [(name, v) for name, v in verdicts if v.status == "mismatch"]
+        for name, v in wrong:
+            typer.echo(failure_text(v, f"{path}@{name}" if name else str(path)), err=True)
+        count = f"{len(names)} variant" + ("" if len(names) == 1 else "s")
+        figures = f", {len(verdicts) - len(wrong)} of {len(verdicts)} documented figures match"
+        typer.echo(f"{'ok ' if not wrong else 'BAD'} {spec} ({count}{figures})")
+        if wrong:
+            worst = max(worst, EXIT_CHECK_FAILED)
     if worst != EXIT_OK:
         raise typer.Exit(worst)
 

@@ -31,7 +31,12 @@ PROBLEM_KINDS = (
     "cycle",
     "convention",  # a counting convention does not define an operator present in the graph
     "inplace",  # an in-place operator modifies a tensor another layer or autograd still needs
+    "limit",  # the spec goes past a bound on size (cnncost.limits: nodes, nesting)
 )
+
+
+#: Bounds on what one problem prints (the parts are built from what a spec wrote).
+_MAX_LAYER, _MAX_TEXT = 200, 600
 
 
 @dataclass(frozen=True, order=True)
@@ -57,13 +62,15 @@ class Problem:
     hint: str | None = None
 
     def __post_init__(self) -> None:
-        assert self.kind in PROBLEM_KINDS, self.kind
+        if self.kind not in PROBLEM_KINDS:
+            raise ValueError(f"unknown problem kind {self.kind!r}; kinds: {PROBLEM_KINDS}")
 
     def format(self) -> str:
+        """``file:line:col: kind [layer]: message (hint)``, each part within a bounded length."""
         where = f"{self.location}: " if self.location else ""
-        layer = f" [{self.layer}]" if self.layer else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}{self.kind}{layer}: {self.message}{hint}"
+        layer = f" [{excerpt(self.layer, _MAX_LAYER)}]" if self.layer else ""
+        hint = f" ({excerpt(self.hint, _MAX_TEXT)})" if self.hint else ""
+        return f"{where}{self.kind}{layer}: {excerpt(self.message, _MAX_TEXT)}{hint}"
 
 
 class CnncostError(Exception):
@@ -105,3 +112,16 @@ class OpArgumentError(ValueError):
 
 class ShapeError(ValueError):
     """Raised by shape inference when inputs do not fit the operator; located by the caller."""
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """``value`` as text for a message: its first line, at most ``limit`` characters.
+
+    Messages quote what a spec wrote; a value may be a whole file (an import of /etc/passwd) or
+    a megabyte string, and an error must not echo more than the offending line.
+    """
+    text = str(value)
+    first, newline, _ = text.partition("\n")
+    if len(first) > limit:
+        return first[: limit - 1] + "…"
+    return first + ("…" if newline else "")

@@ -11,7 +11,6 @@ submodules: importing ``cnncost.bridge`` itself imports nothing heavy, so the an
 - ``cnncost.bridge.check``: ``check(spec, ...)``, analytic vs measured, per layer; its result
   (``cnncost.bridge.result``) and rendering (``cnncost.bridge.render``) import no torch.
 - ``cnncost.bridge.profile``: per-layer latency and peak memory on CUDA.
-- ``cnncost.bridge.reference``: compare a spec's module with a reference model (torchvision).
 - ``cnncost.bridge.command``: the ``cnncost check`` command's glue (called by the CLI).
 
 Parameter mapping (what the check compares): trainable parameters are the module's

@@ -122,14 +122,19 @@ Runner = Callable[[Job], dict[str, Any]]
 
 def run_sweep(jobs: Sequence[Job], out_dir: Path, *, device: str = "cuda", warmup: int = 10,
               repeats: int = 50, budget_s: float | None = None, redo: bool = False,
-              console: Console | None = None, runner: Runner | None = None,
+              progress: Console | None = None, on_run: Callable[[str], None] | None = None,
+              runner: Runner | None = None,
               clock: Callable[[], float] = time.monotonic) -> SweepResult:
     """Run ``jobs`` in order and write their files and the index under ``out_dir``.
+
+    Prints nothing: ``on_run`` receives a line per finished run (the CLI prints it) and
+    ``progress`` carries the profiles' transient progress bars.
 
     Args:
         budget_s: no run starts after this many seconds (None: no limit).
         redo: run jobs whose JSON file already exists again.
-        console: a line per run and progress bars (None: silent).
+        progress: where progress bars go (None: nowhere).
+        on_run: called with ``[i/n] label: verdict (seconds)`` after each run.
         runner: runs one job and writes its files, returning its summary (default: check and
             profile on ``device``; tests pass their own).
 
@@ -138,7 +143,7 @@ def run_sweep(jobs: Sequence[Job], out_dir: Path, *, device: str = "cuda", warmu
         FileAccessError: ``out_dir`` cannot be written.
     """
     run = runner or _default_runner(out_dir, device=device, warmup=warmup, repeats=repeats,
-                                    console=console)
+                                    console=progress)
     result = SweepResult()
     start = clock()
 
@@ -160,9 +165,9 @@ def run_sweep(jobs: Sequence[Job], out_dir: Path, *, device: str = "cuda", warmu
             result.not_run.extend(left(i))
             break
         result.done.append((job, summary))
-        if console is not None:
-            console.print(f"[{i + 1}/{len(jobs)}] {job.label}: {_summary_words(summary)} "
-                          f"({clock() - began:.1f} s)")
+        if on_run is not None:
+            on_run(f"[{i + 1}/{len(jobs)}] {job.label}: {_summary_words(summary)} "
+                   f"({clock() - began:.1f} s)")
     result.index = write_index(out_dir)
     return result
 

@@ -7,7 +7,8 @@ counting convention (``macs``, ``flops``) are those of ``CostReport.convention``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from cnncost.errors import Location
@@ -107,6 +108,8 @@ class DocumentedFigure:
     note: str | None = None
     convention: str | None = None
     unit: str | None = None  # K, M or G: the source's value is rounded in this unit
+    checked: bool = True  # False: shown, never asserted (the spec's note says why)
+    written: str | None = None  # a float's text as the spec writes it ("0.70": two decimals)
 
 
 @dataclass(frozen=True)
@@ -128,26 +131,45 @@ class CostReport:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def layer(self, name: str) -> LayerCost:
-        for row in self.layers:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The row of layer ``name``. Raises: KeyError: no such layer."""
+        return self._layer_index[name]
 
     def block(self, name: str) -> BlockCost:
-        for row in self.blocks:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The row of block ``name``. Raises: KeyError: no such block."""
+        return self._block_index[name]
+
+    # indexes built on first use (a CSV asks for every row by name: a scan each would be n^2)
+    @cached_property
+    def _layer_index(self) -> dict[str, LayerCost]:
+        return {row.name: row for row in self.layers}
+
+    @cached_property
+    def _block_index(self) -> dict[str, BlockCost]:
+        return {row.name: row for row in self.blocks}
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number unrounded, JSON-ready (tuples become lists, locations strings)."""
-        data = asdict(self)
-        for row, layer in zip(data["layers"], self.layers):
-            row["location"] = str(layer.location) if layer.location else None
-            row["params_total"] = layer.params_total
-        for row, block in zip(data["blocks"], self.blocks):
-            row["params_total"] = block.params_total
-        data["totals"]["params_total"] = self.totals.params_total
+        """Every number unrounded, JSON-ready (locations strings; tuples stay tuples, which JSON
+        writes as lists), keys in field order with ``params_total`` after each row's fields."""
+        data = _fields(self)
+        data["convention"] = _fields(self.convention)
+        data["layers"] = [{**_fields(x), "location": str(x.location) if x.location else None,
+                           "params_total": x.params_total} for x in self.layers]
+        data["blocks"] = [{**_fields(b), "params_total": b.params_total} for b in self.blocks]
+        data["totals"] = {**_fields(self.totals), "params_total": self.totals.params_total}
+        data["uncounted"] = [_fields(u) for u in self.uncounted]
+        data["documented"] = [_fields(d) for d in self.documented]
         data["overrides"] = dict(self.overrides)
         data["params"] = dict(self.params)
         return data
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, shallow (``dataclasses.asdict`` deep-copies every value:
+    most of the time of a large report's JSON)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -1,16 +1,23 @@
-"""The expanded layer graph: frozen nodes behind a typed networkx wrapper. Must not import torch."""
+"""The expanded layer graph: frozen nodes behind a typed networkx wrapper. Must not import torch.
+
+networkx is imported when a graph first needs it (a graph built by hand, out of order; the
+``nx_graph`` view): an analysis needs only the expansion order, the consumers of each node and
+the longest paths, which this module keeps itself, and importing networkx is a fifth of a
+second of every ``cnncost report``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from cnncost.errors import Location
 from cnncost.ops.registry import OpContext, OpDef, Shape, get_op
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -56,28 +63,70 @@ def freeze_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(attrs))
 
 
+class GraphError(ValueError):
+    """Nodes that do not make a graph: a name twice, an input or output that is no node, or a
+    cycle. The expander never builds such a graph; code that builds one by hand can."""
+
+
 class LayerGraph:
     """A DAG of LayerNodes in a deterministic topological order (the order they were expanded)."""
 
     def __init__(self, name: str, nodes: list[LayerNode], outputs: tuple[str, ...]) -> None:
+        """Raises: GraphError: the nodes do not make a DAG (see ``GraphError``)."""
         self.name = name
         self._nodes: dict[str, LayerNode] = {}
-        self._g = nx.DiGraph()
-        for index, node in enumerate(nodes):
-            assert node.name not in self._nodes, f"duplicate node {node.name}"
-            self._nodes[node.name] = node
-            self._g.add_node(node.name, index=index)
         for node in nodes:
-            weighted = int(get_op(node.op).weighted)
-            for src in node.inputs:
-                assert src in self._nodes, f"{node.name} reads unknown {src}"
-                # an edge carries its target's weight, for the longest-path depths
-                self._g.add_edge(src, node.name, nodes=1, weighted=weighted)
-        self.outputs = outputs
+            if node.name in self._nodes:
+                raise GraphError(f"two nodes are named {node.name!r}")
+            self._nodes[node.name] = node
         order = {n: i for i, n in enumerate(self._nodes)}
-        # networkx's lexicographic sort keyed on expansion order: deterministic, and a cycle
-        # (impossible by construction, checked all the same) raises NetworkXUnfeasible.
-        self._topo = tuple(nx.lexicographical_topological_sort(self._g, key=order.__getitem__))
+        consumers: dict[str, list[str]] = {}
+        in_order = True
+        for node in nodes:
+            for src in dict.fromkeys(node.inputs):
+                if src not in order:
+                    raise GraphError(f"{node.name!r} reads {src!r}, which is not a node")
+                consumers.setdefault(src, []).append(node.name)
+                in_order = in_order and order[src] < order[node.name]
+        missing = [o for o in outputs if o not in self._nodes]
+        if missing:
+            raise GraphError(f"outputs {missing} are not nodes")
+        self.outputs = outputs
+        self._g: nx.DiGraph | None = None  # built on first use: most analyses never need it
+        if in_order:
+            # the expander's order (every node after its inputs) is what networkx's
+            # lexicographic sort keyed on that order returns: no need to sort
+            self._topo = tuple(self._nodes)
+        else:
+            # a deterministic order for a graph built by hand; a cycle raises NetworkXUnfeasible
+            import networkx as nx
+
+            try:
+                self._topo = tuple(nx.lexicographical_topological_sort(
+                    self._graph(), key=order.__getitem__))
+            except nx.NetworkXUnfeasible:
+                raise GraphError(f"the nodes of {name!r} make a cycle") from None
+        self._position = {n: i for i, n in enumerate(self._topo)}
+        # consumers were met in expansion order: the topological order unless sorted above
+        self._consumers = {n: tuple(c) if in_order else tuple(
+            sorted(c, key=self._position.__getitem__)) for n, c in consumers.items()}
+        self._paths: dict[bool, tuple[str, ...]] = {}
+
+    def _graph(self) -> nx.DiGraph:
+        """The networkx graph: one node per layer (with its expansion ``index``), one edge per
+        input (carrying its target's weight: ``nodes`` 1, ``weighted`` 1 for conv/dense)."""
+        if self._g is None:
+            import networkx as nx
+
+            g: nx.DiGraph = nx.DiGraph()
+            for index, name in enumerate(self._nodes):
+                g.add_node(name, index=index)
+            for node in self._nodes.values():
+                weighted = int(get_op(node.op).weighted)
+                for src in node.inputs:
+                    g.add_edge(src, node.name, nodes=1, weighted=weighted)
+            self._g = g
+        return self._g
 
     # -- access -----------------------------------------------------------------------------
     def node(self, name: str) -> LayerNode:
@@ -99,7 +148,13 @@ class LayerGraph:
         return self._nodes[name].inputs
 
     def consumers_of(self, name: str) -> tuple[str, ...]:
-        return tuple(sorted(self._g.successors(name), key=self._topo.index))
+        """The nodes that read ``name``, in topological order.
+
+        Raises: KeyError: ``name`` is not a node.
+        """
+        if name not in self._nodes:
+            raise KeyError(name)
+        return self._consumers.get(name, ())
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -109,13 +164,35 @@ class LayerGraph:
     def longest_path(self, weighted_only: bool = False) -> list[str]:
         """Nodes on a longest path: by node count, or by weighted (conv/dense) layers.
 
-        Edges carry their target node's weight; every maximal path starts at an input node
-        (weight 0), so networkx's edge-weighted ``dag_longest_path`` is the node-weighted one.
+        A dynamic programme over the topological order (ties go to the earliest node, as with
+        networkx's ``dag_longest_path``): networkx's version builds a list of candidates per node
+        and a graph of 100,000 layers, or a sweep of 10,000 networks, pays for it.
         """
-        if not self._g.number_of_edges():
-            return list(self._topo[:1])
-        weight = "weighted" if weighted_only else "nodes"
-        return list(nx.dag_longest_path(self._g, weight=weight, topo_order=self._topo))
+        if weighted_only not in self._paths:
+            self._paths[weighted_only] = self._longest(weighted_only)
+        return list(self._paths[weighted_only])
+
+    def _longest(self, weighted_only: bool) -> tuple[str, ...]:
+        if not self._topo:
+            return ()
+        best: dict[str, int] = {}
+        back: dict[str, str | None] = {}
+        for name in self._topo:
+            node = self._nodes[name]
+            weight = int(get_op(node.op).weighted) if weighted_only else 1
+            length, previous = 0, None
+            for src in node.inputs:
+                if best[src] > length:
+                    length, previous = best[src], src
+            best[name] = length + weight
+            back[name] = previous
+        end = max(self._topo, key=best.__getitem__)  # the first of the longest
+        path = []
+        at: str | None = end
+        while at is not None:
+            path.append(at)
+            at = back[at]
+        return tuple(reversed(path))
 
     def depth(self, weighted_only: bool = False) -> int:
         """Topological depth (nodes on the longest path, input included) or weighted depth."""
@@ -127,4 +204,4 @@ class LayerGraph:
     @property
     def nx_graph(self) -> nx.DiGraph:
         """A read-only view of the underlying networkx graph (node keys are dotted names)."""
-        return self._g.copy(as_view=True)
+        return self._graph().copy(as_view=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cnncost.cost.result import CostReport
-from cnncost.report.formats import md_code, md_table
+from cnncost.report.formats import json_text, md_code, md_table
 from cnncost.report.table import (
     check_depth,
     enclosing_blocks,
@@ -45,11 +45,16 @@ class Change:
     a: int | None
     b: int | None
     delta: int  # b - a, a missing side counting as 0
-    ratio: float | None  # b / a; None when a side is missing or a is 0
+    ratio: float | None  # b / a; None when a side is missing or a is 0, inf past a float
 
     @classmethod
     def of(cls, a: int | None, b: int | None) -> Change:
-        ratio = b / a if a and b is not None else None
+        ratio = None
+        if a and b is not None:
+            try:
+                ratio = b / a
+            except OverflowError:  # a ratio past 1e308 (counts are exact ints, any size)
+                ratio = math.inf if (a > 0) == (b > 0) else -math.inf
         return cls(a, b, (b or 0) - (a or 0), ratio)
 
 
@@ -299,7 +304,7 @@ def render_diff(diff: DiffReport, *, depth: int | None = None,
 
 def diff_to_json(diff: DiffReport) -> str:
     """``diff.to_dict()`` as indented JSON, every number unrounded."""
-    return json.dumps(diff.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    return json_text(diff.to_dict())
 
 
 def diff_to_csv(diff: DiffReport) -> str:

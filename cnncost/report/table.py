@@ -10,6 +10,7 @@ leaf. Numbers stay ``int`` until the ``format_*`` helpers here turn them into te
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Container
 from dataclasses import dataclass
 
@@ -19,42 +20,31 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cnncost.cost.result import CostReport, DocumentedFigure, Totals
+from cnncost.cost.documented import DOCUMENTED_METRICS, documented_text, value_text
+from cnncost.cost.result import CostReport, Totals
 from cnncost.errors import UsageError
 
 #: Decimal prefixes for counts (params, MACs, FLOPs) and binary ones for bytes.
 _COUNT_UNITS = ("", "k", "M", "G", "T", "P", "E")
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
-#: Documented metrics that have a computed counterpart in ``Totals`` (``params`` is an alias).
-DOCUMENTED_METRICS = {
-    "params": "params_total",
-    "params_total": "params_total",
-    "params_trainable": "params_trainable",
-    "params_non_trainable": "params_non_trainable",
-    "weight_bytes": "weight_bytes",
-    "macs": "macs",
-    "connections": "macs",  # the connections convention reports them in the MACs column
-    "flops": "flops",
-    "activation_bytes": "activation_bytes",
-    "peak_activation_bytes": "peak_activation_bytes",
-    "depth": "depth",
-    "weighted_depth": "weighted_depth",
-    "layers": "layers",
-}
-#: Metrics that scale with the batch; documented figures for them are per image (batch 1).
-BATCH_METRICS = frozenset({"macs", "flops", "activation_bytes", "peak_activation_bytes"})
-
-
 # --------------------------------------------------------------------------- number formatting
 
 
 def _scaled(n: int, base: int, units: tuple[str, ...]) -> tuple[str, str]:
-    """``n`` (>= base) with three significant digits and its unit prefix."""
-    value, i = float(n), 0
-    while abs(value) >= base and i < len(units) - 1:
-        value /= base
+    """``n`` (>= base) with three significant digits and its unit prefix.
+
+    Integer arithmetic picks the unit, so a count past a float (10^320 MACs) still renders: from
+    a thousand of the largest unit on it is written in scientific notation, ``1.00e320``, with an
+    empty unit.
+    """
+    i = 0
+    while n >= base ** (i + 1) and i < len(units) - 1:
         i += 1
+    if n >= base ** (i + 1):  # a thousand of the largest unit, or more
+        digits = str(n)
+        return f"{digits[0]}.{digits[1:3]}e{len(digits) - 1}", ""
+    value = n / base**i
     text = f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
     if float(text) >= base and i < len(units) - 1:  # 999.7 k rounds to 1000 k: go up a unit
         value /= base
@@ -70,7 +60,7 @@ def format_count(n: int, *, exact: bool = False, signed: bool = False) -> str:
     if exact or m < 1000:
         return f"{sign}{m:,}"
     text, unit = _scaled(m, 1000, _COUNT_UNITS)
-    return f"{sign}{text} {unit}"
+    return f"{sign}{text} {unit}".rstrip()
 
 
 def format_bytes(n: int, *, exact: bool = False, signed: bool = False) -> str:
@@ -80,12 +70,12 @@ def format_bytes(n: int, *, exact: bool = False, signed: bool = False) -> str:
     if exact or m < 1024:
         return f"{sign}{m:,} B"
     text, unit = _scaled(m, 1024, _BYTE_UNITS)
-    return f"{sign}{text} {unit}"
+    return f"{sign}{text} {unit or 'B'}"
 
 
 def format_share(part: int, total: int) -> str:
     """Percentage of ``total`` with one decimal; a dash when the total is zero."""
-    return f"{100 * part / total:.1f} %" if total else "–"
+    return f"{100 * part / total:.1f} %" if total else "–"  # int / int: exact at any size
 
 
 def format_shape(shape: tuple[int, ...] | None) -> str:
@@ -99,6 +89,8 @@ def format_ratio(ratio: float | None) -> str:
     """``b / a`` as ``'×0.103'``; a dash when undefined."""
     if ratio is None:
         return "–"
+    if not math.isfinite(ratio):
+        return "×∞" if ratio > 0 else "×-∞"
     return f"×{ratio:.3g}" if ratio < 1000 else f"×{ratio:,.0f}"
 
 
@@ -221,62 +213,13 @@ class TotalLine:
     documented: tuple[str, ...] = ()
 
 
-def documented_for(report: CostReport) -> tuple[DocumentedFigure, ...]:
-    """The documented figures that apply to the report's variant (or to every variant)."""
-    return tuple(d for d in report.documented if d.variant in (None, report.variant))
-
-
-#: Unit suffixes a documented figure may carry (``unit: G`` beside ``value: 1.5``).
-_UNIT_SCALE = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "B": 1,
-               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
-
-
-def _mark(figure: DocumentedFigure, computed: int | None, report: CostReport) -> str:
-    value, unit = figure.value, figure.unit or ""
-    convention = figure.convention or ("connections" if figure.metric == "connections" else None)
-    if computed is None or isinstance(value, (bool, str)) or unit not in _UNIT_SCALE:
-        return ""
-    if figure.metric in BATCH_METRICS and report.batch != 1:
-        return " (per image; batch differs)"
-    if convention and convention != report.convention.name:
-        return f" (under convention {convention})"
-    if isinstance(value, int) and not unit:
-        return " ✓" if value == computed else f" ✗ (Δ {computed - value:+,})"
-    expected = value * _UNIT_SCALE[unit]
-    relative = (computed - expected) / expected if expected else None
-    # A figure off by more than 10x has lost its unit on the way here: no number beats a wrong one.
-    if relative is None or abs(relative) > 10:
-        return ""
-    return f" (computed {100 * relative:+.2f} %)"
-
-
-def documented_text(figure: DocumentedFigure, computed: int | None, report: CostReport) -> str:
-    """``'documented 6,624,904 ✓ · source; note'``; ✓/✗ only for exact integers comparable here.
-
-    A ✗ carries ``Δ = computed - documented``; a rounded figure (a float, or one with a unit such
-    as ``1.5 G``) gets the relative difference instead. Documented batch-dependent figures (MACs,
-    FLOPs, activation memory) are per image, so they are only compared when the batch is 1, and a
-    figure documented under another counting convention is shown but not compared.
-    """
-    value = figure.value
-    if isinstance(value, int | float) and not isinstance(value, bool) and float(
-            value).is_integer() and abs(value) < 1e18:
-        text = f"{int(value):,}"
-    else:
-        text = str(value)
-    text += f" {figure.unit}" if figure.unit else ""
-    where = "; ".join(x for x in (figure.source, figure.note) if x)
-    return f"documented {text}{_mark(figure, computed, report)}" + (f" · {where}" if where else "")
-
-
 def total_lines(report: CostReport) -> list[TotalLine]:
     """The totals panel's lines, with documented figures beside the metric they document."""
     t: Totals = report.totals
-    docs = documented_for(report)
+    docs = report.documented
 
     def doc(attr: str) -> tuple[str, ...]:
-        value = getattr(t, attr)
-        return tuple(documented_text(d, value, report) for d in docs
+        return tuple(documented_text(d, report) for d in docs
                      if DOCUMENTED_METRICS.get(d.metric) == attr)
 
     def count(label: str, attr: str) -> TotalLine:
@@ -295,7 +238,7 @@ def total_lines(report: CostReport) -> list[TotalLine]:
         size(f"weight memory ({report.dtype})", "weight_bytes"),
         count(f"MACs ({conv})", "macs"),
         count(f"FLOPs ({conv})", "flops"),
-        size("activation memory (sum model: every output)", "activation_bytes"),
+        size("activation memory (sum model)", "activation_bytes"),
         size("peak activation memory (liveness model)", "peak_activation_bytes"),
         TotalLine("depth", str(t.depth), "", doc("depth")),
         TotalLine("weighted depth", str(t.weighted_depth), "", doc("weighted_depth")),
@@ -308,7 +251,7 @@ def total_lines(report: CostReport) -> list[TotalLine]:
     for d in docs:
         if d.metric not in DOCUMENTED_METRICS:
             where = "; ".join(x for x in (d.source, d.note) if x)
-            value = f"{d.value} {d.unit}" if d.unit else str(d.value)
+            value = value_text(d)
             lines.append(TotalLine(f"{d.metric} (documented)", value, "", (where,)))
     return lines
 
@@ -319,7 +262,7 @@ def total_lines(report: CostReport) -> list[TotalLine]:
 def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
     conv = report.convention.name
     total = report.totals.macs
-    cells = []
+    cells: list[tuple[bool, str, str, str, str, str, str, str]] = []
     for row in report_rows(report, depth):
         label = "  " * row.indent + row.label
         if row.collapsed:
@@ -335,7 +278,7 @@ def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
     # The number columns are short and never wrap: their widths are known here, which spares
     # rich measuring and wrapping thousands of cells (most of the time of a ResNet-152 table).
     for i, title in enumerate(("params", f"MACs ({conv})", "MACs %", "activation"), start=4):
-        width = max([len(title), *(len(c[i]) for c in cells)])
+        width = max([len(title), *(len(str(c[i])) for c in cells)])
         table.add_column(title, justify="right", width=width, no_wrap=True)
     for bold, *texts in cells:
         table.add_row(Text(texts[0], style="bold" if bold else ""), *map(Text, texts[1:]))
@@ -344,9 +287,9 @@ def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
 
 def _totals_panel(report: CostReport) -> Panel:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column()
-    grid.add_column(justify="right")
-    grid.add_column(justify="right")
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
     grid.add_column(overflow="fold")
     for line in total_lines(report):
         docs = line.documented or ("",)
@@ -406,10 +349,3 @@ def render_text(renderable: RenderableType, width: int = 120) -> str:
                       force_terminal=False, legacy_windows=False, emoji=False, highlight=False)
     console.print(renderable)
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
-
-
-def report_text(report: CostReport, *, width: int = 120, depth: int | None = None,
-                exact: bool = False) -> str:
-    """``render_report`` as plain text at ``width`` columns."""
-    return render_text(render_report(report, depth=depth, exact=exact), width)
-

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from cnncost.cost.result import CostReport
 from cnncost.errors import FileAccessError
-from cnncost.report.formats import md_table
+from cnncost.report.formats import json_text, md_table
 from cnncost.report.table import format_bytes, format_count, format_shape
 
 #: Convention of the committed zoo table: conv + linear MACs, comparable with papers' figures.
@@ -108,7 +107,8 @@ HEADER = ("model", "input", "weights", "documented size", "parameters", "trainab
           "weighted depth", "MACs", "FLOPs", "activations", "peak", "top-1", "top-5")
 
 
-def _cells(row: ZooRow, exact: bool) -> list[str]:
+def cells(row: ZooRow, exact: bool) -> list[str]:
+    """The table's cells of one row, in HEADER's order."""
     size = f"{row.documented_size_mb:g} MB" if row.documented_size_mb is not None else ""
     acc = [f"{v:.3f}" if v is not None else "" for v in (row.top1, row.top5)]
     return [row.label, format_shape(row.input_shape), format_bytes(row.weight_bytes), size,
@@ -118,7 +118,7 @@ def _cells(row: ZooRow, exact: bool) -> list[str]:
             format_bytes(row.peak_activation_bytes), *acc]
 
 
-def _caption(convention: str, dtype: str, batch: int) -> str:
+def caption(convention: str, dtype: str, batch: int) -> str:
     return (f"convention {convention} · {dtype} · batch {batch} · weights = parameters × "
             "bytes per element; documented size = the Keras HDF5 file (seed 003), metadata")
 
@@ -127,18 +127,18 @@ def render_rich(rows: Sequence[ZooRow], *, convention: str, dtype: str, batch: i
                 exact: bool = False):  # -> rich Table
     from rich.table import Table
 
-    table = Table(title="cnncost zoo", caption=_caption(convention, dtype, batch),
+    table = Table(title="cnncost zoo", caption=caption(convention, dtype, batch),
                   header_style="bold", show_edge=False, pad_edge=False)
     for i, name in enumerate(HEADER):
         table.add_column(name, justify="left" if i < 2 else "right", no_wrap=i == 0)
     for row in rows:
-        table.add_row(*_cells(row, exact))
+        table.add_row(*cells(row, exact))
     return table
 
 
 def to_markdown(rows: Sequence[ZooRow], *, convention: str, dtype: str, batch: int) -> str:
-    body = md_table(HEADER, "ll" + "r" * (len(HEADER) - 2), (_cells(r, True) for r in rows))
-    return f"{body}\n{_caption(convention, dtype, batch)}.\n"
+    body = md_table(HEADER, "ll" + "r" * (len(HEADER) - 2), (cells(r, True) for r in rows))
+    return f"{body}\n{caption(convention, dtype, batch)}.\n"
 
 
 def to_csv(rows: Sequence[ZooRow]) -> str:
@@ -154,7 +154,7 @@ def to_csv(rows: Sequence[ZooRow]) -> str:
 
 
 def to_json(rows: Sequence[ZooRow]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=2) + "\n"
+    return json_text([asdict(r) for r in rows])
 
 
 # ------------------------------------------------------------------ committed reports

@@ -8,19 +8,24 @@ together as one SpecError.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cnncost.errors import FileAccessError, Location, Problem, SpecError
+from cnncost.errors import FileAccessError, Location, Problem, SpecError, excerpt
+from cnncost.limits import Limits, current, holding
 from cnncost.ops.registry import all_ops, canonical_name
 from cnncost.spec import model as m
-from cnncost.spec.yamlsource import SourceMap, load_yaml
+from cnncost.spec.yamlsource import SourceMap, decode, load_yaml
 
 #: Where ``imports`` are looked up after the importing file's own folder.
 BLOCKS_DIR = "blocks"
+#: Folders (``os.pathsep``-separated) a spec may import from besides its own tree.
+IMPORT_PATH_ENV = "CNNCOST_IMPORT_PATH"
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,33 @@ class LoadedSpec:
     functions: dict[str, tuple[m.FunctionDef, Origin]]
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, limits: Limits | None = None) -> str:
+    """The text of a spec or block file, read up to the size limit.
+
+    Raises:
+        FileAccessError: the file cannot be opened or read.
+        SpecError: it is larger than ``max_spec_bytes`` (``/dev/zero`` is), or not UTF-8.
+    """
+    limit = (limits or current()).max_spec_bytes
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:  # in chunks: read(limit + 1) allocates the limit
+            chunks, size = [], 0
+            while size <= limit and (chunk := stream.read(min(2**16, limit + 1 - size))):
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)
     except OSError as err:
         raise FileAccessError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > limit:
+        raise SpecError([Problem("file", f"larger than {limit:,} bytes, the limit for a spec "
+                                 "file (CNNCOST_MAX_SPEC_BYTES)", Location(str(path), 1, 1))])
+    return decode(data, str(path))
 
 
 def _normalise_items(data: Any) -> Any:
     """Bare operator names in layer lists (``- relu``) become one-key mappings (``{relu: {}}``)."""
     if isinstance(data, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for key, value in data.items():
             if key in ("layers",) and isinstance(value, list):
                 out[key] = [{v: None} if isinstance(v, str) else _normalise_items(v) for v in value]
@@ -80,8 +101,9 @@ def _path_text(path: tuple[Any, ...]) -> str:
 def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
     """Valid keys where a pydantic error points: an operator's attributes or the structural keys."""
     for element in reversed(loc):
-        if isinstance(element, str) and canonical_name(element):
-            return [*all_ops()[canonical_name(element)].attrs, *m.COMMON_KEYS]
+        canonical = canonical_name(element) if isinstance(element, str) else None
+        if canonical is not None:
+            return [*all_ops()[canonical].attrs, *m.COMMON_KEYS]
     if loc and loc[-2:-1] == ("repeat",) or "repeat" in loc:
         return list(m.RepeatBody.model_fields)
     if "parallel" in loc:
@@ -94,7 +116,7 @@ def _vocabulary(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _problems_from_validation(err: ValidationError, smap: SourceMap) -> list[Problem]:
-    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[Any, ...], list[Any]] = {}  # pydantic's ErrorDetails
     for e in err.errors():
         loc = tuple(e["loc"])
         if e["type"] == "extra_forbidden":
@@ -107,7 +129,7 @@ def _problems_from_validation(err: ValidationError, smap: SourceMap) -> list[Pro
             key, data_path = path[-1], (*path[:-2], path[-1])
             close = difflib.get_close_matches(str(key), _vocabulary(tuple(errors[0]["loc"])), n=1)
             problems.append(Problem(
-                "schema", f"unknown key {key!r}", smap.locate(data_path, key=True),
+                "schema", f"unknown key {excerpt(key)!r}", smap.locate(data_path, key=True),
                 layer=_path_text(path[:-2]) or None,
                 hint=f"did you mean {close[0]!r}?" if close else None))
             continue
@@ -127,7 +149,7 @@ def _problems_from_validation(err: ValidationError, smap: SourceMap) -> list[Pro
         kind = "expression" if any("expression" in msg for msg in messages) else "schema"
         text = "; ".join(messages[:3])
         if not value_errors:
-            text = f"invalid value {errors[0].get('input')!r}: {text}"
+            text = f"invalid value {excerpt(repr(errors[0].get('input')))}: {text}"
         problems.append(Problem(kind, text, smap.locate(path), layer=_path_text(path) or None))
     return problems
 
@@ -149,35 +171,55 @@ def _validate(model: type[BaseModel], data: Any, smap: SourceMap,
         return None
 
 
-def _find_import(name: str, importer: Path) -> Path:
+def import_roots(spec_file: Path, allowed: Sequence[str | Path] = ()) -> tuple[Path, ...]:
+    """The folders whose files a spec may import: its own folder (and everything below it), the
+    ``blocks`` folder beside that folder (``specs/examples/x.yaml`` imports ``specs/blocks``), the
+    folders in ``allowed`` and those of ``CNNCOST_IMPORT_PATH`` (separated by ``os.pathsep``)."""
+    folder = spec_file.resolve().parent
+    extra = [*allowed, *filter(None, os.environ.get(IMPORT_PATH_ENV, "").split(os.pathsep))]
+    return (folder, folder.parent / BLOCKS_DIR, *(Path(p).resolve() for p in extra))
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _find_import(name: str, importer: Path) -> Path | None:
     for candidate in (importer.parent / name, importer.parent / BLOCKS_DIR / name,
                       importer.parent.parent / BLOCKS_DIR / name):
         if candidate.is_file():
             return candidate
-    return importer.parent / name
+    return None
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, *, allow_imports: Sequence[str | Path] = ()) -> LoadedSpec:
     """Load and validate a spec and its imports.
+
+    ``imports:`` may only read files inside ``import_roots`` (the spec's folder tree, the
+    ``blocks`` folder beside it, and the folders in ``allow_imports``).
 
     Raises:
         FileAccessError: the spec file cannot be read.
         SpecError: anything is wrong with it or its imports (all problems together).
     """
-    file = Path(path)
-    text = read_text(file)
+    limits = current()
+    with holding(limits):  # validators that parse expressions read the same limits
+        return _load(Path(path), limits, allow_imports)
+
+
+def _load(file: Path, limits: Limits, allow_imports: Sequence[str | Path]) -> LoadedSpec:
+    text = read_text(file, limits)
     problems: list[Problem] = []
-    data, smap, yaml_problems = load_yaml(text, str(file))
-    problems.extend(yaml_problems)
-    if data is None or yaml_problems:
-        raise SpecError(problems)
+    data, smap, yaml_problems = load_yaml(text, str(file), limits)
+    if yaml_problems:
+        raise SpecError(yaml_problems)
     if not isinstance(data, dict):
         raise SpecError([Problem("schema", "a spec is a mapping with at least name, input and "
                                  "layers", Location(str(file), 1, 1))])
     spec = _validate(m.ModelSpec, data, smap, problems)
-    blocks: dict[str, tuple[m.BlockDef, Origin]] = {}
-    functions: dict[str, tuple[m.FunctionDef, Origin]] = {}
-    _import(data.get("imports"), file, smap, blocks, functions, problems, {file.resolve()})
+    imports = _Imports(import_roots(file, allow_imports), limits, {file.resolve()}, problems)
+    imports.load(data.get("imports"), file, smap, 0)
+    blocks, functions = imports.blocks, imports.functions
     if spec is None:
         problems.extend(_raw_unknown_calls(data, smap, blocks))
         raise SpecError(problems)
@@ -192,40 +234,79 @@ def load_spec(path: str | Path) -> LoadedSpec:
     return loaded
 
 
-def _import(names: Any, importer: Path, smap: SourceMap,
-            blocks: dict[str, tuple[m.BlockDef, Origin]],
-            functions: dict[str, tuple[m.FunctionDef, Origin]], problems: list[Problem],
-            seen: set[Path]) -> None:
-    """Load the block files ``names`` (relative to ``importer``), their own imports first; each
-    file once (a diamond or a cycle of imports is harmless)."""
-    for i, name in enumerate(names or []):
-        if not isinstance(name, str):
-            continue
-        target = _find_import(name, importer)
-        where = smap.locate(("imports", i))
-        if target.is_file() and target.resolve() == importer.resolve():
-            problems.append(Problem("file", f"{name!r} is this file itself; import a block file "
-                                    f"(e.g. {BLOCKS_DIR}/{name})", where))
-            continue
-        if not target.is_file():
-            problems.append(Problem("file", f"imported block file {name!r} not found (looked next "
-                                    f"to {importer.name} and in {BLOCKS_DIR}/)", where))
-            continue
-        if target.resolve() in seen:
-            continue
-        seen.add(target.resolve())
-        bdata, bmap, bproblems = load_yaml(read_text(target), str(target))
-        problems.extend(bproblems)
-        if bdata is None or bproblems:
-            continue
-        bfile = _validate(m.BlockFile, bdata, bmap, problems)
-        if bfile is None:
-            continue
-        _import(bfile.imports, target, bmap, blocks, functions, problems, seen)
-        for bname, bdef in bfile.blocks.items():
-            blocks[bname] = (bdef, Origin(bmap, ("blocks", bname)))
-        for fname, fdef in bfile.functions.items():
-            functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
+@dataclass
+class _Imports:
+    """The block files of one spec, loaded once each, confined to ``roots``."""
+
+    roots: tuple[Path, ...]
+    limits: Limits
+    seen: set[Path]
+    problems: list[Problem]
+    blocks: dict[str, tuple[m.BlockDef, Origin]] = field(default_factory=dict)
+    functions: dict[str, tuple[m.FunctionDef, Origin]] = field(default_factory=dict)
+
+    def load(self, names: Any, importer: Path, smap: SourceMap, depth: int) -> None:
+        """Load the block files ``names`` (relative to ``importer``), their own imports first;
+        each file once (a diamond or a cycle of imports is harmless)."""
+        for i, name in enumerate(names if isinstance(names, list) else []):
+            if not isinstance(name, str):
+                continue
+            where = smap.locate(("imports", i))
+            target = self.target(name, importer, where)
+            if target is None or target in self.seen:
+                continue
+            if depth >= self.limits.max_nesting:
+                self.problems.append(Problem("file", f"imports nest more than "
+                                             f"{self.limits.max_nesting} files deep", where))
+                return
+            self.seen.add(target)
+            try:
+                bdata, bmap, bproblems = load_yaml(read_text(target, self.limits), str(target),
+                                                   self.limits)
+            except FileAccessError as err:
+                self.problems.append(Problem("file", str(err), where))
+                continue
+            except SpecError as err:
+                self.problems.extend(err.problems)
+                continue
+            self.problems.extend(bproblems)
+            if bproblems:
+                continue
+            bfile = _validate(m.BlockFile, bdata, bmap, self.problems)
+            if bfile is None:
+                continue
+            self.load(bfile.imports, target, bmap, depth + 1)
+            for bname, bdef in bfile.blocks.items():
+                self.blocks[bname] = (bdef, Origin(bmap, ("blocks", bname)))
+            for fname, fdef in bfile.functions.items():
+                self.functions[fname] = (fdef, Origin(bmap, ("functions", fname)))
+
+    def target(self, name: str, importer: Path, where: Location) -> Path | None:
+        """The resolved file ``name`` names, or None after recording why it cannot be read."""
+        shown = excerpt(name)
+        if Path(name).is_absolute():
+            self.problems.append(Problem(
+                "file", f"import {shown!r} is an absolute path; imports are relative to the "
+                "importing file", where))
+            return None
+        found = _find_import(name, importer)
+        if found is None:
+            self.problems.append(Problem(
+                "file", f"imported block file {shown!r} not found (looked next to "
+                f"{importer.name} and in {BLOCKS_DIR}/)", where))
+            return None
+        target = found.resolve()
+        if target == importer.resolve():
+            self.problems.append(Problem(
+                "file", f"{shown!r} is this file itself; import a block file (e.g. "
+                f"{BLOCKS_DIR}/{shown})", where))
+            return None
+        if not _inside(target, self.roots):
+            self.problems.append(Problem(
+                "file", f"import {shown!r} is outside the spec's folder and its {BLOCKS_DIR}/ "
+                f"folder; allow its folder with {IMPORT_PATH_ENV} (or allow_imports)", where))
+            return None
+        return target
 
 
 def _static_checks(loaded: LoadedSpec) -> list[Problem]:
@@ -280,7 +361,8 @@ def _raw_unknown_calls(data: dict[str, Any], smap: SourceMap,
                        imported: dict[str, Any]) -> list[Problem]:
     """Unknown operators or blocks, found on the raw data when schema validation failed, so that
     they are reported together with the schema problems."""
-    raw_blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    found = data.get("blocks")
+    raw_blocks: dict[Any, Any] = found if isinstance(found, dict) else {}
     known = [*all_ops(), *raw_blocks, *imported, *m.STRUCTURAL]
     problems: list[Problem] = []
 

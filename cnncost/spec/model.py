@@ -141,7 +141,8 @@ def item_model(key: str) -> type[BaseModel]:
         return create_model("repeat_item", __base__=_Frozen, repeat=(RepeatBody, ...))
     if key == "parallel":
         return create_model("parallel_item", __base__=_Frozen, parallel=(ParallelBody, ...))
-    return create_model(f"{key}_item", __base__=_Frozen, **{key: (op_model(key) | None, None)})
+    field: Any = (op_model(key) | None, None)  # a union type: create_model's stubs want a type
+    return create_model(f"{key}_item", __base__=_Frozen, **{key: field})
 
 
 def _validate_item(value: Any) -> BaseModel:
@@ -302,5 +303,12 @@ def item_parts(item: BaseModel) -> tuple[str, Any]:
     """(key, body) of a validated layer item; for a block call the key is the block's name."""
     if isinstance(item, _CallItem):
         return item.block_name, item.call
-    key = next(iter(type(item).model_fields))
+    kind = type(item)
+    key = _ITEM_KEYS.get(kind)
+    if key is None:
+        key = _ITEM_KEYS[kind] = next(iter(kind.model_fields))
     return key, getattr(item, key)
+
+
+#: The one field of each item model (asked for every item of every expansion).
+_ITEM_KEYS: dict[type, str] = {}

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnncost.errors import Problem, SpecError
-from cnncost.spec.expr import Evaluator, ExpressionError
+from cnncost.limits import current, holding
+from cnncost.spec.expr import Budget, Evaluator, ExpressionError, SpecFunction, UnknownName
 from cnncost.spec.loader import LoadedSpec
 
 
@@ -59,13 +60,20 @@ def resolve_params(loaded: LoadedSpec, variant: str | None = None,
     names: dict[str, Any] = dict(params)
     functions: dict[str, Callable[..., Any]] = {}
     for fname, (fdef, _origin) in loaded.functions.items():
-        functions[fname] = _make_function(fname, fdef.args, fdef.expr, names, functions)
-    evaluator = Evaluator(names, functions)
-    for key, value in spec.let.items():
-        try:
-            names[key] = deep_evaluate(value, evaluator)
-        except ExpressionError as err:
-            problems.append(Problem("expression", f"let {key}: {err}", smap.locate(("let", key))))
+        # the functions see ``names`` as it grows: a let value may be read by a function
+        functions[fname] = SpecFunction(fname, fdef.args, fdef.expr, names, functions)
+    limits = current()
+    with holding(limits):
+        evaluator = Evaluator(names, functions, Budget(limits))
+        failed: set[str] = set()
+        for key, value in spec.let.items():
+            try:
+                names[key] = deep_evaluate(value, evaluator)
+            except ExpressionError as err:
+                failed.add(key)
+                if not (isinstance(err, UnknownName) and err.name in failed):  # no cascade
+                    problems.append(Problem("expression", f"let {key}: {err}",
+                                            smap.locate(("let", key))))
     if problems:
         raise SpecError(problems)
     return Bindings(chosen, params, names, functions)
@@ -80,14 +88,3 @@ def deep_evaluate(value: Any, evaluator: Evaluator) -> Any:
     if isinstance(value, dict):
         return {k: deep_evaluate(v, evaluator) for k, v in value.items()}
     return value
-
-
-def _make_function(name: str, args: list[str], expr: str, names: Mapping[str, Any],
-                   functions: Mapping[str, Callable[..., Any]]) -> Callable[..., Any]:
-    def call(*values: Any) -> Any:
-        if len(values) != len(args):
-            raise ExpressionError(f"{name}() takes {len(args)} argument(s), got {len(values)}")
-        local = {**names, **dict(zip(args, values))}
-        return Evaluator(local, functions).evaluate(expr)
-
-    return call

@@ -20,7 +20,7 @@ def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a cnncost spec file, block files included."""
     schema = ModelSpec.model_json_schema(ref_template=_REF)
     defs = schema.setdefault("$defs", {})
-    members = []
+    members: list[dict[str, Any]] = []
     keys = [*STRUCTURAL, *(name for name in all_ops() if name != "input")]
     for key in keys:
         sub = TypeAdapter(item_model(key)).json_schema(ref_template=_REF)

@@ -1,4 +1,7 @@
-"""``run_check``, the body of ``cnncost check``: exit codes, formats, usage errors."""
+"""``run_check``, the body of ``cnncost check``: what it finds, exit codes, usage errors.
+
+It prints nothing (the CLI prints its report); the text and JSON here are the renderers' of the
+report it returns."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import torch
 from rich.console import Console
 
 from cnncost.bridge.command import run_check
+from cnncost.bridge.render import check_text, check_to_json
 from cnncost.errors import EXIT_CHECK_FAILED, EXIT_OK, UsageError
 
 from .conftest import SPECS
@@ -30,8 +34,10 @@ def output(c: Console) -> str:
 
 def test_table_and_exit_ok() -> None:
     c = console()
-    assert run_check(f"{SMALL}@bottleneck", console=c) == EXIT_OK
-    text = output(c)
+    run = run_check(f"{SMALL}@bottleneck", progress=c)
+    assert run.exit_code == EXIT_OK and run.profile is None and run.profile_line is None
+    assert output(c) == ""  # a spinner at most, never on a file: nothing is printed
+    text = check_text(run.report)
     assert "cnncost check inception_5x5_bottleneck@bottleneck" in text
     assert "12,443,648" in text and "OK: 3 layers" in text
 
@@ -40,18 +46,17 @@ def test_json_and_exit_code_of_a_mismatch(monkeypatch, write_spec) -> None:
     path = write_spec("grouped", [16, 12, 12], GROUPED)
     patch(monkeypatch, "conv2d", arithmetic=conv_ignoring_groups,
           fvcore=lambda ctx: conv_ignoring_groups(ctx).macs)
-    c = console()
-    assert run_check(path, fmt="json", batch=3, console=c) == EXIT_CHECK_FAILED
-    data = json.loads(output(c))
+    run = run_check(path, fmt="json", batch=3, progress=console())
+    assert run.exit_code == EXIT_CHECK_FAILED
+    data = json.loads(check_to_json(run.report))
     assert data["ok"] is False and data["batch"] == 3
     assert data["mismatches"] == ["block.grouped", "block.depthwise"]
 
 
 def test_all_layers_and_overrides() -> None:
-    c = console()
-    assert run_check(SMALL, variant="naive", overrides={"reduce": 8}, all_layers=True,
-                     dtype="bfloat16", console=c) == EXIT_OK
-    text = output(c)
+    run = run_check(SMALL, variant="naive", overrides={"reduce": 8}, dtype="bfloat16")
+    assert run.exit_code == EXIT_OK
+    text = check_text(run.report, all_layers=True)
     assert "overrides reduce=8" in text and "reduce_1x1" in text and "bfloat16" in text
 
 
@@ -65,10 +70,10 @@ def test_all_layers_and_overrides() -> None:
 def test_usage_errors(kwargs, message) -> None:
     spec = kwargs.pop("spec", SMALL)
     with pytest.raises(UsageError, match=message):
-        run_check(spec, console=console(), **kwargs)
+        run_check(spec, progress=console(), **kwargs)
 
 
 def test_cuda_without_cuda_is_a_usage_error(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UsageError, match="no CUDA device"):
-        run_check(SMALL, device="cuda", console=console())
+        run_check(SMALL, device="cuda", progress=console())

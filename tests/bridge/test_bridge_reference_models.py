@@ -24,9 +24,9 @@ from torch import nn
 
 from cnncost import api
 from cnncost.bridge.module import to_module
-from cnncost.bridge.reference import compare_with_reference
 
 from .conftest import SPECS
+from .reference_compare import compare_with_reference
 
 
 def googlenet() -> nn.Module:

@@ -82,8 +82,13 @@ class ScriptedRunner:
 def test_budget_stops_starting_runs_and_lists_the_rest(tmp_path: Path) -> None:
     jobs = S.plan([SMALL], [1, 2], ["float32"])  # 4 jobs
     runner = ScriptedRunner(tmp_path, seconds=10)
-    result = S.run_sweep(jobs, tmp_path, budget_s=15, runner=runner, clock=runner.clock)
+    lines: list[str] = []
+    result = S.run_sweep(jobs, tmp_path, budget_s=15, runner=runner, clock=runner.clock,
+                         on_run=lines.append)
     assert runner.ran == labels(jobs[:2])  # started at t=0 and t=10; none at t=20
+    # a line per finished run, handed to the caller (the CLI prints them)
+    assert lines == [f"[1/4] {jobs[0].label}: check ok, forward 2.000 ms (10.0 s)",
+                     f"[2/4] {jobs[1].label}: check ok, forward 2.000 ms (10.0 s)"]
     assert labels(result.not_run) == labels(jobs[2:])
     assert result.index == tmp_path / "index.md"
     assert result.index.read_text().count("| fake |") == 2

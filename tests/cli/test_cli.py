@@ -186,15 +186,31 @@ def test_diff_table_csv_markdown(capsys) -> None:
 
 
 def test_validate(capsys, bad_spec: Path) -> None:
+    ok = f"ok  {SPEC} (2 variants, 2 of 2 documented figures match)\n"
     code, out, err = cli(capsys, "validate", SPEC)
-    assert (code, out, err) == (0, f"ok  {SPEC} (2 variants)\n", "")
+    assert (code, out, err) == (0, ok, "")
     code, out, err = cli(capsys, "validate", SPEC, bad_spec)
     assert code == 3
-    assert out == f"ok  {SPEC} (2 variants)\n"
+    assert out == ok
     assert f"{bad_spec}:4:" in err and f"{bad_spec}:5:" in err and "did you mean 'stride'" in err
     assert err.rstrip().endswith(f"2 problems in {bad_spec}")
     code, _, err = cli(capsys, "validate", "missing.yaml")
     assert code == 4 and "missing.yaml" in err
+
+
+def test_validate_one_variant_and_its_documented_figures(capsys, tmp_path: Path) -> None:
+    code, out, _ = cli(capsys, "validate", f"{SPEC}@naive")
+    assert (code, out) == (0, f"ok  {SPEC}@naive (1 variant, 1 of 1 documented figures match)\n")
+    code, _, err = cli(capsys, "validate", f"{SPEC}@nope")
+    assert code == 3 and "unknown variant 'nope'" in err
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("name: w\ninput: {channels: 3, height: 8, width: 8}\n"
+                     "documented: [{metric: params_total, value: 225, source: typo}]\n"
+                     "layers: [{conv2d: {out: 8, kernel: 3}}]\n")  # 3*8*9 + 8 = 224
+    code, out, err = cli(capsys, "validate", str(wrong))
+    assert code == 1 and out.startswith("BAD")
+    assert err == (f"{wrong}: documented params_total 225 (typo) but computed 224 under "
+                   "convention cnncost\n")
 
 
 def test_schema(capsys, tmp_path: Path) -> None:

@@ -288,6 +288,9 @@ SHAPE = [
          **ZERO),  # 64*49 = 3_136 = 16*28*7
     case("reshape/explicit", "reshape", {"shape": [3, 4]}, [(12,)], (3, 4), **ZERO),
     case("dropout/fc", "dropout", {}, [(4096,)], (4096,), **ZERO),
+    # identity at inference: nothing counted (its training-mode mask multiply is a training cost)
+    case("stochastic_depth/mbconv", "stochastic_depth", {"rate": 0.2}, [(40, 28, 28)],
+         (40, 28, 28), **ZERO),
     case("zero_pad2d/int", "zero_pad2d", {"padding": 3}, [(3, 224, 224)], (3, 230, 230),
          **ZERO),
     # Keras ZeroPadding2D(((0, 1), (0, 1))): one row bottom, one column right

@@ -11,21 +11,25 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from cnncost.cost.documented import documented_text
 from cnncost.cost.result import DocumentedFigure
 from cnncost.errors import UsageError
 from cnncost.report.table import (
-    documented_text,
     format_bytes,
     format_count,
     format_shape,
     format_share,
     render_report,
+    render_text,
     report_rows,
-    report_text,
     total_lines,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def report_text(report, *, width: int = 120, depth: int | None = None, exact: bool = False) -> str:
+    return render_text(render_report(report, depth=depth, exact=exact), width)
 REGEN = os.environ.get("CNNCOST_REGEN_GOLDEN") == "1"
 
 
@@ -149,7 +153,6 @@ def test_documented_marks(make_report) -> None:
         DocumentedFigure("params_total", 167_210, "hand count"),  # 153_632+12_352+256+970
         DocumentedFigure("macs", 130_056_952, "paper", note="approx"),  # 200 short
         DocumentedFigure("flops", 2.6e8, "rounded"),
-        DocumentedFigure("macs", 1, "the other variant's", variant="bottleneck"),
         DocumentedFigure("top1", 0.5, "nowhere"),
     )
     report = make_report("naive", documented=docs)
@@ -163,39 +166,45 @@ def test_documented_marks(make_report) -> None:
     assert lines["top1 (documented)"].exact == "0.5"
     assert lines["top1 (documented)"].documented == ("nowhere",)
     text = report_text(report)
-    assert "the other variant's" not in text
     assert "✓" in text and "✗ (Δ +200)" in text
 
 
 def test_documented_units_and_conventions(make_report) -> None:
     naive = make_report("naive")  # 130_057_152 MACs, cnncost convention
     rounded = DocumentedFigure("macs", 0.13, "paper", unit="G")
-    # (130_057_152 - 1.3e8) / 1.3e8 = +0.04 %
-    assert documented_text(rounded, naive.totals.macs, naive) == (
-        "documented 0.13 G (computed +0.04 %) · paper")
+    # (130_057_152 - 1.3e8) / 1.3e8 = +0.04 %; 130_057_152 / 1e9 = 0.130..., 0.13 at 2 decimals
+    assert documented_text(rounded, naive) == (
+        "documented 0.13 G ✓ (computed +0.04 %) · paper")
+    # written "0.130" (three decimals): 0.130057 rounds to 0.130, a match; written "0.1299":
+    # 0.130057 rounds to 0.1301, not 0.1299 ((130_057_152 - 1.299e8) / 1.299e8 = +0.12 %)
+    assert documented_text(replace(rounded, written="0.130"), naive).startswith(
+        "documented 0.130 G ✓")
+    assert documented_text(replace(rounded, value=0.1299, written="0.1299"), naive).startswith(
+        "documented 0.1299 G ✗ (computed +0.12 %)")
     other = DocumentedFigure("macs", 130_057_152, "model card", convention="torchvision")
-    assert documented_text(other, naive.totals.macs, naive) == (
+    assert documented_text(other, naive) == (
         "documented 130,057,152 (under convention torchvision) · model card")
     tv = make_report("naive", uncounted=True)  # the torchvision convention
-    assert documented_text(other, tv.totals.macs, tv).startswith("documented 130,057,152 ✓")
+    assert documented_text(other, tv).startswith("documented 130,057,152 ✓")
     lecun = DocumentedFigure("connections", 340_908, "LeCun 1998")
-    assert documented_text(lecun, naive.totals.macs, naive) == (
+    assert documented_text(lecun, naive) == (
         "documented 340,908 (under convention connections) · LeCun 1998")
     connections = dataclasses.replace(
-        naive, convention=dataclasses.replace(naive.convention, name="connections"))
-    assert documented_text(lecun, 340_908, connections) == "documented 340,908 ✓ · LeCun 1998"
+        naive, convention=dataclasses.replace(naive.convention, name="connections"),
+        totals=dataclasses.replace(naive.totals, macs=340_908))
+    assert documented_text(lecun, connections) == "documented 340,908 ✓ · LeCun 1998"
     lost_unit = DocumentedFigure("macs", 1.3, "unit lost on the way")
-    assert documented_text(lost_unit, naive.totals.macs, naive) == (
+    assert documented_text(lost_unit, naive) == (
         "documented 1.3 · unit lost on the way")
 
 
 def test_documented_per_image_figures_are_not_compared_at_batch_2(make_report) -> None:
     report = make_report("naive", batch=2)
     figure = DocumentedFigure("macs", 130_057_152, "per image")
-    assert documented_text(figure, report.totals.macs, report) == (
+    assert documented_text(figure, report) == (
         "documented 130,057,152 (per image; batch differs) · per image")
     params = DocumentedFigure("params_total", 167_210, "count")
-    assert documented_text(params, report.totals.params_total, report).endswith("✓ · count")
+    assert documented_text(params, report).endswith("✓ · count")  # not per image
 
 
 # --------------------------------------------------------------------------- rich output

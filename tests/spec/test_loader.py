@@ -8,6 +8,7 @@ import pytest
 
 from cnncost import api
 from cnncost.errors import SpecError
+from cnncost.spec.loader import load_spec
 
 
 def test_block_files_import_block_files(tmp_path: Path) -> None:
@@ -42,3 +43,61 @@ def test_the_resnet_bottleneck_carries_an_optional_squeeze_excitation() -> None:
     se = api.build_graph("specs/se_resnet.yaml", variant="seresnet50")[0]
     assert "layer1.0.se.fc1" not in plain and "layer1.0.se.fc1" in se
     assert se.inputs_of("layer1.0.add")[0] == "layer1.0.se.scale"
+
+
+# --------------------------------------------------------------------------- imports confined
+
+SPEC = "name: t\nimports: [{name}]\ninput: {{channels: 3, height: 4, width: 4}}\nlayers: [unit]\n"
+BLOCK = "blocks:\n  unit:\n    layers: [relu]\n"
+
+
+def import_problem(spec: Path) -> str:
+    with pytest.raises(SpecError) as info:
+        api.load(spec)
+    (problem,) = [p for p in info.value.problems if p.kind == "file"]
+    assert (problem.location.line, problem.location.column) == (2, 11)  # the import's name
+    return problem.message
+
+
+def test_imports_stay_in_the_spec_tree_unless_allowed(tmp_path: Path, monkeypatch) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "models").mkdir(parents=True)
+    (project / "blocks").mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "unit.yaml").write_text(BLOCK)
+    (project / "blocks" / "unit.yaml").write_text(BLOCK)
+    spec = project / "models" / "s.yaml"
+    # the blocks folder beside the spec's folder is allowed (specs/examples -> specs/blocks)
+    spec.write_text(SPEC.format(name="unit.yaml"))
+    assert set(api.load(spec).blocks) == {"unit"}
+    spec.write_text(SPEC.format(name="../../elsewhere/unit.yaml"))
+    assert "is outside the spec's folder" in import_problem(spec)
+    spec.write_text(SPEC.format(name=elsewhere / "unit.yaml"))
+    assert "is an absolute path" in import_problem(spec)
+    spec.write_text(SPEC.format(name="../../elsewhere/unit.yaml"))
+
+    assert set(load_spec(spec, allow_imports=[elsewhere]).blocks) == {"unit"}
+    monkeypatch.setenv("CNNCOST_IMPORT_PATH", str(elsewhere))
+    assert set(api.load(spec).blocks) == {"unit"}
+
+
+def test_a_symlink_out_of_the_tree_is_outside(tmp_path: Path) -> None:
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "unit.yaml").write_text(BLOCK)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "unit.yaml").symlink_to(tmp_path / "outside" / "unit.yaml")
+    spec = tmp_path / "specs" / "s.yaml"
+    spec.write_text(SPEC.format(name="unit.yaml"))
+    assert "is outside the spec's folder" in import_problem(spec)
+
+
+def test_an_unreadable_import_is_a_problem_at_the_import(tmp_path: Path) -> None:
+    from cnncost import limits
+
+    (tmp_path / "big.yaml").write_text(BLOCK + "#" * 2000 + "\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC.format(name="big.yaml"))
+    with limits.using(max_spec_bytes=1000), pytest.raises(SpecError) as info:
+        api.load(spec)
+    problem = next(p for p in info.value.problems if "larger than 1,000 bytes" in p.message)
+    assert problem.location.file.endswith("big.yaml")

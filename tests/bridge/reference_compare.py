@@ -1,4 +1,6 @@
-"""Compare a spec's module with a reference model (torchvision, timm, hand-written). Imports torch.
+"""Compare a spec's module with a reference model (torchvision, timm, hand-written): test support.
+
+Only the tests compare with reference models, so this lives with them, not in the package.
 
 Reference models come with their own module names, so the comparison is over what does not
 depend on names: the parameter total, the multiset of parameter tensor shapes, the output shape
@@ -64,7 +66,8 @@ def compare_with_reference(module: nn.Module, reference: nn.Module,
     """Compare ``module`` (a spec's) with ``reference`` on input ``x`` (both put in eval mode)."""
     a, b = _measure(module, x), _measure(reference, x)
     shapes_a, shapes_b = a["param_shapes"], b["param_shapes"]
-    assert isinstance(shapes_a, Counter) and isinstance(shapes_b, Counter)
+    if not (isinstance(shapes_a, Counter) and isinstance(shapes_b, Counter)):  # for mypy
+        raise TypeError("parameter shapes must be Counters")
     return ReferenceComparison(
         comparisons=tuple(Comparison(q, a[q], b[q]) for q in a),
         only_in_module=tuple(sorted((shapes_a - shapes_b).items())),
