@@ -156,7 +156,7 @@ def _rbf(node: LayerNode) -> nn.Module:
 def _batch_norm(node: LayerNode) -> nn.Module:
     a = node.attrs
     return P.BatchNorm(node.in_shapes[0][0], eps=a["epsilon"], center=a["center"],
-                       scale=a["scale"], counter=a["counter"])
+                       scale=a["scale"], counter=bool(a.get("counter", False)))
 
 
 @builds("layer_norm")
@@ -245,7 +245,7 @@ def _adaptive_avg(node: LayerNode) -> nn.Module:
 
 @builds("add")
 def _add(node: LayerNode) -> nn.Module:
-    return P.Add(_floats(node.attrs["scales"]), node.attrs["inplace"])
+    return P.Add(_floats(node.attrs["scales"]), bool(node.attrs.get("inplace", False)))
 
 
 @builds("multiply")
@@ -285,7 +285,7 @@ def _reshape(node: LayerNode) -> nn.Module:
 
 @builds("dropout")
 def _dropout(node: LayerNode) -> nn.Module:
-    return nn.Dropout(node.attrs["rate"], node.attrs["inplace"])  # the identity in eval mode
+    return nn.Dropout(node.attrs["rate"], bool(node.attrs.get("inplace", False)))  # the identity in eval mode
 
 
 @builds("stochastic_depth")

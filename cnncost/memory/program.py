@@ -490,6 +490,16 @@ def slice_grad(b: Back) -> None:
     b.give(0, b.like(0, "slice_backward"))
 
 
+def pow_grad(b: Back) -> None:
+    """``pow_backward`` of ``x ** k`` (a number): ``grad * (k * x.pow(k - 1))``; the expression's
+    two temporaries die after the product exists."""
+    power = b.like(0, "pow")
+    scaled = b.like(0, "mul")
+    out = b.like(0, "mul")
+    b.drop(scaled, power)
+    b.give(0, out)
+
+
 def scalar_grad(b: Back) -> None:
     """Backward of an operation with a Python number (``x * s``, ``x + k``): a new gradient for
     ``x`` (``grad * s``), or the incoming one where the derivative is 1 (``x + k``)."""

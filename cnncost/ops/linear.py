@@ -6,7 +6,7 @@ linear (alias dense) and LeCun's Euclidean RBF output (rbf, family ``distance``)
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.memory.program import Back, Prog, Val, pass_grad
+from cnncost.memory.program import Back, Prog, Val, pass_grad, pow_grad
 from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
@@ -87,22 +87,12 @@ def _rbf_memory(p: Prog) -> Val:
     dtype = "float32" if "float32" in (x.dtype, centres.dtype) else x.dtype  # type promotion
     diff = p.op("sub", [x, centres], [(full, dtype)], grad=pass_grad(0))
     (base,) = p.autocast("pow", [diff])
-    sq = p.op("pow", [base], [(full, base.dtype)], save=[base], grad=_pow2_grad)
+    sq = p.op("pow", [base], [(full, base.dtype)], save=[base], grad=pow_grad)
     p.drop(diff, base)
     (summed,) = p.autocast("sum", [sq])
     y = p.op("sum", [summed], [(p.out_numel, summed.dtype)], grad=_sum_grad)
     p.drop(sq, summed)
     return y
-
-
-def _pow2_grad(b: Back) -> None:
-    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
-    temporaries die after the product exists."""
-    power = b.like(0, "pow")
-    scaled = b.like(0, "mul")
-    out = b.like(0, "mul")
-    b.drop(scaled, power)
-    b.give(0, out)
 
 
 def _sum_grad(b: Back) -> None:

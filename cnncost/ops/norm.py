@@ -18,6 +18,7 @@ from cnncost.memory.program import (
     grads_like,
     mul_memory,
     pass_grad,
+    pow_grad,
     promote,
     scalar_grad,
 )
@@ -70,7 +71,7 @@ def _batch_norm_memory(p: Prog) -> Val:
     affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
     p.param(c, trainable=False)  # running mean
     p.param(c, trainable=False)  # running variance
-    if p.ctx.attrs["counter"]:
+    if p.ctx.attrs.get("counter"):
         p.param(1, trainable=False, dtype="int64")  # num_batches_tracked (add_(1): in place)
     ins = [x, *affine]
     stats = _stats_dtype(p, x)
@@ -208,19 +209,11 @@ def _lrn_calls(p: Prog, x: Val) -> Val:
     shifted = p.op("add", [scaled], [(x.numel, div.dtype)], grad=pass_grad(0))
     p.drop(scaled)
     (base,) = p.autocast("pow", [shifted])
-    powered = p.op("pow", [base], [(x.numel, base.dtype)], save=[base], grad=_pow_grad)
+    powered = p.op("pow", [base], [(x.numel, base.dtype)], save=[base], grad=pow_grad)
     p.drop(shifted, base, div)
     return div_memory(p, x, powered, x.numel)
 
 
-def _pow_grad(b: Back) -> None:
-    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
-    temporaries die after the product exists."""
-    power = b.like(0, "pow")
-    scaled = b.like(0, "mul")
-    out = b.like(0, "mul")
-    b.drop(scaled, power)
-    b.give(0, out)
 
 
 # -- affine: y = x*w + b per channel; w, b: [C] -------------------------------------------------
