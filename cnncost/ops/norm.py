@@ -1,6 +1,6 @@
 """Normalisations and per-channel affine maps. Must not import torch.
 
-batch_norm, layer_norm, lrn, affine. Channels are ``shape[0]``; any rank >= 1. ``N_in`` is the
+batch_norm, layer_norm, lrn, affine, layer_scale. Channels are ``shape[0]``; any rank >= 1. ``N_in`` is the
 input numel (= output numel).
 """
 
@@ -282,4 +282,30 @@ define(OpDef(
     fvcore=None,
     connections=lambda ctx: ctx.out_numel * int(ctx.attrs["bias"]),
     memory=_affine_memory,
+))
+
+
+# -- layer_scale: x * gamma per channel; gamma: [C] (stored as (C, 1, 1) for a map) -------------
+
+def _layer_scale_memory(p: Prog) -> Val:
+    """``gamma * x`` (torchvision's ConvNeXt: ``self.layer_scale * result``): one product,
+    each factor saved where the other needs a gradient."""
+    x = p.inputs[0]
+    gamma = p.param(p.ctx.in_shape[0])
+    return mul_memory(p, gamma, x, x.numel)
+
+
+define(OpDef(
+    name="layer_scale",
+    doc="LayerScale (Touvron et al. 2021; ConvNeXt's layer_scale): x times a learned per-channel "
+        "gamma, gamma * x: params trainable C; other N_in (one multiply per element). fvcore "
+        "does not count it. An affine with bias: false counts the same; layer_scale is the "
+        "operator torchvision's and timm's models use (gamma first, stored as (C, 1, 1)).",
+    family="norm",
+    infer=lambda ctx: _checked("layer_scale", ctx),
+    params=lambda ctx: Params(ctx.in_shape[0]),
+    arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),
+    fvcore=None,
+    connections=None,
+    memory=_layer_scale_memory,
 ))
