@@ -311,7 +311,8 @@ def _zero_pad(node: LayerNode) -> nn.Module:
 
 @builds("crop2d")
 def _crop(node: LayerNode) -> nn.Module:
-    return P.Crop2d(tuple(node.attrs["cropping"]))
+    _, h, w = node.in_shapes[0]
+    return P.Crop2d(tuple(node.attrs["cropping"]), (h, w))
 
 
 @builds("pad")

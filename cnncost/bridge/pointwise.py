@@ -268,13 +268,20 @@ class ZeroPad2d(nn.Module):
 
 
 class Crop2d(nn.Module):
-    def __init__(self, cropping: tuple[int, int, int, int]) -> None:
+    """Keras Cropping2D as slices of H then W whose bounds are fixed for the input size when
+    built: a trace holds only ``aten::slice`` (fvcore ignores it), no shape arithmetic
+    (``x.shape[-2] - bottom`` traces as ``aten::sub``, which fvcore reports unsupported)."""
+
+    def __init__(self, cropping: tuple[int, int, int, int], in_hw: tuple[int, int]) -> None:
         super().__init__()
-        self.cropping = cropping
+        top, bottom, left, right = cropping
+        self.rows, self.cols = (top, in_hw[0] - bottom), (left, in_hw[1] - right)
 
     def forward(self, x: Tensor) -> Tensor:
-        top, bottom, left, right = self.cropping
-        return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+        return x[..., self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
+
+    def extra_repr(self) -> str:
+        return f"rows={self.rows}, cols={self.cols}"
 
 
 # --------------------------------------------------------------------------- activations

@@ -168,3 +168,23 @@ def test_operator_module_equals_analytic(write_spec, op: str, in_shape: list[int
     # the comparisons ran on real measurements (None would mean "not measured")
     assert all(c.measured is not None for c in node.comparisons)
     assert node.get("shape").measured[0] == 2
+
+
+def test_not_counted_rows_say_what_they_are(write_spec) -> None:
+    # crop2d's slices are fixed when built: its trace holds no shape arithmetic (aten::sub); a
+    # reflection pad is counted by fvcore (0) but traced as aten::pad, which fvcore reports
+    # unsupported: a row of its own, with its layers and cnncost's count, and the table says why
+    layers = [{"conv2d": {"name": "c", "out": 4, "kernel": 1, "act": "relu"}},
+              {"crop2d": {"name": "x", "cropping": [1, 0, 2, 1]}},
+              {"pad": {"name": "p", "padding": 1, "mode": "reflect"}},
+              {"pad": {"name": "q", "padding": 1, "mode": "replicate"}}]
+    report = check(write_spec("nc", [4, 6, 6], layers), batch=2, memory=False)
+    assert report.ok
+    rows = {n.label: n for n in report.fvcore_not_counted}
+    assert set(rows) == {"relu (fused)", "pad (counted; unsupported ops inside)"}
+    pad = rows["pad (counted; unsupported ops inside)"]
+    assert (pad.layers, pad.macs, pad.flops, pad.aten_ops) == (2, 0, 0, (("aten::pad", 2),))
+    assert rows["relu (fused)"].flops == 2 * 4 * 6 * 6  # batch 2, 1 per element
+    text = " ".join(check_text(report, width=160).split())
+    assert "fvcore reports those operators as unsupported" in text
+    assert "aten::sub ×" not in text
