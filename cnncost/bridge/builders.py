@@ -173,8 +173,10 @@ def _batch_norm(node: LayerNode) -> nn.Module:
 @builds("layer_norm")
 def _layer_norm(node: LayerNode) -> nn.Module:
     a = node.attrs
-    return P.ChannelLayerNorm(node.in_shapes[0][0], eps=a["epsilon"], center=a["center"],
-                              scale=a["scale"])
+    shape = node.in_shapes[0]
+    return P.ChannelLayerNorm(shape[-1] if a["channels_last"] else shape[0], eps=a["epsilon"],
+                              center=a["center"], scale=a["scale"],
+                              channels_last=a["channels_last"])
 
 
 @builds("lrn")

@@ -60,16 +60,18 @@ class BatchNorm(nn.Module):
 class ChannelLayerNorm(nn.Module):
     """Layer normalisation over the channel axis at each position (Keras
     ``LayerNormalization(axis=-1)`` on NHWC): a permute to channels-last, ``F.layer_norm`` over
-    (C,), and back. fvcore counts numel x 5 with a weight, x 4 without."""
+    (C,), and back; with ``channels_last``, ``F.layer_norm`` over the last axis (torch's
+    ``nn.LayerNorm(C)`` on (N, H, W, C)). fvcore counts numel x 5 with a weight, x 4 without."""
 
-    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool) -> None:
+    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool,
+                 channels_last: bool = False) -> None:
         super().__init__()
-        self.channels, self.eps = channels, eps
+        self.channels, self.eps, self.channels_last = channels, eps, channels_last
         self.weight = nn.Parameter(torch.ones(channels)) if scale else None
         self.bias = nn.Parameter(torch.zeros(channels)) if center else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 2:
+        if x.dim() == 2 or self.channels_last:
             return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
         last = (0, *range(2, x.dim()), 1)
         back = (0, x.dim() - 1, *range(1, x.dim() - 1))

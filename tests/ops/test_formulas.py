@@ -210,6 +210,9 @@ NORM = [
     # N_in = 96*56*56 = 301_056; other 301_056*(6 + 2) = 2_408_448; fvcore 301_056*5
     case("layer_norm/convnext", "layer_norm", {}, [(96, 56, 56)], (96, 56, 56),
          params=(192, 0), other=2_408_448, fvcore=1_505_280),
+    # channels_last over (56, 56, 96): params 2*96; other as over channels, 301_056*8
+    case("layer_norm/channels-last", "layer_norm", {"channels_last": True}, [(56, 56, 96)],
+         (56, 56, 96), params=(192, 0), other=2_408_448, fvcore=1_505_280),
     # center only: params 8; other 8*(6 + 1) = 56; fvcore 8*4 = 32 (no weight)
     case("layer_norm/center-only", "layer_norm", {"scale": False}, [(8,)], (8,),
          params=(8, 0), other=56, fvcore=32),
