@@ -340,8 +340,9 @@ def _not_counted(fv: CostReport, graph: LayerGraph, unsupported: dict[str, Count
     out = [NotCounted(u.op, layers[u.op], u.macs, u.flops,
                       tuple(sorted(aten.pop(u.op, {}).items())))
            for u in fv.uncounted]
-    out += [NotCounted(label, *inside.get(label, [0, 0, 0]), tuple(sorted(ops.items())))
-            for label, ops in aten.items()]
+    for label, ops in aten.items():
+        count, macs, flops = inside.get(label, [0, 0, 0])
+        out.append(NotCounted(label, count, macs, flops, tuple(sorted(ops.items()))))
     return tuple(out)
 
 
