@@ -39,9 +39,9 @@ def test_operator_memory_with_gradients(write_spec, op: str, in_shape: list[int]
     runs = memory_runs(graph, batch=3, dtype="float32", optimizer="adam", precision=precision)
     memory = [run for run in runs if run.label != FLOPS_LABEL]
     assert len(memory) == 3, "a training run was skipped: nothing required a gradient"
-    for run in memory:
+    assert len(runs) == 4, "the training FLOPs were not compared with FlopCounterMode"
+    for run in runs:
         assert run.ok, (run.label, [c for c in run.totals if not c.ok],
                         [(layer.name, layer.differing) for layer in run.layers])
+    for run in memory:
         assert run.layers_compared == len(graph)
-    (flops,) = [run for run in runs if run.label == FLOPS_LABEL]  # the step's FLOPs, counted
-    assert flops.ok, [c for c in flops.totals if not c.ok]
