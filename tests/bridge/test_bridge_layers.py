@@ -161,7 +161,7 @@ def test_elementwise_modules() -> None:
     torch.testing.assert_close(P.Multiply()(gate, a), a * gate[:, :, None, None])
     torch.testing.assert_close(P.ChannelShuffle(2)(a), nn.ChannelShuffle(2)(a))
     torch.testing.assert_close(P.Concat(0)(a, b), torch.cat([a, b], 1))
-    torch.testing.assert_close(P.Crop2d((1, 0, 0, 2))(a), a[..., 1:, :1])
+    torch.testing.assert_close(P.Crop2d((1, 0, 0, 2), (3, 3))(a), a[..., 1:, :1])
     assert P.ZeroPad2d((1, 2, 3, 4))(a).shape == (2, 4, 6, 10)
     assert P.Reshape([3, -1])(a).shape == (2, 3, 12)
 
