@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from cnncost.errors import OpArgumentError
+from cnncost.graph.memo import NOT_FOUND, constant_attr, given_attrs, remember_attr
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built
 from cnncost.graph.scope import History, Scope
@@ -132,16 +133,13 @@ class Evaluation:
               ) -> dict[str, Any] | None:
         """The operator's evaluated, normalised attributes: given, else the innermost scope's
         default, else the operator's; None after recording the problems of any that fail."""
-        given = {k: getattr(body, k) for k in body.model_fields_set if k not in m.COMMON_KEYS}
+        given = given_attrs(body)
         defaults = self._defaults(op_name, scope)
         attrs: dict[str, Any] = {}
         ok = True
         evaluator: Evaluator | None = None
         for name, attr in spec_attrs.items():
-            if name in given:
-                raw = given[name]
-            else:
-                raw = defaults.get(name, attr.default)
+            raw = given[name] if name in given else defaults.get(name, attr.default)
             kind = attr.kind
             if raw is None or (type(raw) is int and kind == "int") or (
                     type(raw) is bool and kind == "bool"):
@@ -151,13 +149,20 @@ class Evaluation:
                 self.problems.add("schema", f"{op_name} needs {name!r}", scope, path, node_name)
                 ok = False
                 continue
+            value = constant_attr(attr, raw)
+            if value is not NOT_FOUND:
+                attrs[name] = value
+                continue
             if evaluator is None and isinstance(raw, (str, list, dict)):
                 evaluator = self.evaluator(scope, first_input)
             try:
-                attrs[name] = self.attr_value(attr, raw, scope, (*path, name), node_name,
-                                              first_input, evaluator)
+                value = self.attr_value(attr, raw, scope, (*path, name), node_name, first_input,
+                                        evaluator)
             except Failed:
                 ok = False
+                continue
+            attrs[name] = value
+            remember_attr(attr, raw, value)
         return attrs if ok else None
 
     def _defaults(self, op_name: str, scope: Scope) -> Mapping[str, Any]:

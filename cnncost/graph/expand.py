@@ -28,11 +28,12 @@ from cnncost.errors import OpArgumentError, ShapeError, SpecError
 from cnncost.graph.bounds import Bound
 from cnncost.graph.evaluation import Evaluation
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
+from cnncost.graph.memo import infer_shape
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built, References
 from cnncost.graph.scope import History, Scope
 from cnncost.limits import Limits, current, holding
-from cnncost.ops.registry import OpContext, all_ops, canonical_name
+from cnncost.ops.registry import all_ops, canonical_name
 from cnncost.spec import model as m
 from cnncost.spec.expr import Budget
 from cnncost.spec.loader import LoadedSpec
@@ -199,7 +200,7 @@ class Expander:
             return node_name
         in_shapes = tuple(nodes[i].out_shape for i in inputs)
         try:
-            out_shape = tuple(opdef.infer(OpContext(attrs, in_shapes)))
+            out_shape = infer_shape(opdef, attrs, in_shapes)
             self._check_dimensions(out_shape, scope, path, node_name)
         except (ShapeError, OpArgumentError) as err:
             kind = "shape" if isinstance(err, ShapeError) else "argument"
