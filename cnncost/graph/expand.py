@@ -164,7 +164,7 @@ class Expander:
                 if key == "parallel":
                     out = self._parallel(body, (*here, "parallel"), scope, history)
                 elif (canonical := canonical_name(key)) is not None:
-                    out = self._op(canonical, body or m.op_model(key)(), (*here, key), scope,
+                    out = self._op(canonical, body or m.empty_args(key), (*here, key), scope,
                                    history)
                 else:
                     out = self._call(key, body, (*here, key), scope, history)
@@ -366,7 +366,8 @@ class Expander:
             self.problems.fail("unknown-op", f"unknown merge operator {merge_op!r}", scope,
                                merge_path, hint=f"did you mean {close[0]!r}?" if close else None)
         try:
-            validated = m.op_model(canonical).model_validate(merge_body or {})
+            validated = (m.op_model(canonical).model_validate(merge_body) if merge_body
+                         else m.empty_args(canonical))
         except ValidationError as err:  # reported at the merge
             self.problems.fail("schema", f"merge {merge_op}: {err}".splitlines()[0], scope,
                                merge_path)
