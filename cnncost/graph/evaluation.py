@@ -20,7 +20,14 @@ from cnncost.graph.references import Built
 from cnncost.graph.scope import History, Scope
 from cnncost.ops.registry import REQUIRED, Attr, OpDef, canonical_name, pair, sides
 from cnncost.spec import model as m
-from cnncost.spec.expr import Budget, Evaluator, ExpressionError, UnknownName, interpolate
+from cnncost.spec.expr import (
+    Budget,
+    Evaluator,
+    ExpressionError,
+    Frame,
+    UnknownName,
+    interpolate,
+)
 from cnncost.spec.params import deep_evaluate
 
 #: Names bound to the shape of an item's first input.
@@ -46,13 +53,13 @@ class Evaluation:
     def evaluator(self, scope: Scope, first_input: str | None) -> Evaluator:
         """An evaluator for one item: its scope's names, its first input's shape, the spec's
         functions and ``shape_of``/``channels_of`` on earlier outputs."""
-        env = scope.env
+        env: Mapping[str, Any] = scope.env
         node = self.built.nodes.get(first_input) if first_input else None
         if node is not None:
             shape = node.out_shape
-            env = {**env, "in_shape": list(shape), "in_channels": shape[0],
-                   "in_height": shape[1] if len(shape) > 1 else None,
-                   "in_width": shape[2] if len(shape) > 2 else None}
+            env = Frame({"in_shape": list(shape), "in_channels": shape[0],
+                         "in_height": shape[1] if len(shape) > 1 else None,
+                         "in_width": shape[2] if len(shape) > 2 else None}, env)
         functions = scope.functions
         if functions is None:
             functions = scope.functions = self._functions(scope)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -39,8 +39,8 @@ from cnncost.errors import excerpt
 from cnncost.limits import Limits, current
 from cnncost.spec.budget import BINOPS, Budget, BudgetExceeded, ExpressionError
 
-__all__ = ["BUILTINS", "Budget", "BudgetExceeded", "Evaluator", "ExpressionError", "SpecFunction",
-           "UnknownName", "interpolate", "make_divisible", "parse"]
+__all__ = ["BUILTINS", "Budget", "BudgetExceeded", "Evaluator", "ExpressionError", "Frame",
+           "SpecFunction", "UnknownName", "interpolate", "make_divisible", "parse"]
 
 
 class UnknownName(ExpressionError):
@@ -135,11 +135,27 @@ def parse(text: str, limits: Limits | None = None) -> ast.expr:
     return _parse(text)
 
 
-@lru_cache(maxsize=8192)
-def _compiled(text: str) -> tuple[Code, int]:
-    """``text`` compiled to a closure, and the number of its syntax nodes (the steps it costs)."""
-    tree = _parse(text)
-    return _compile(tree), sum(1 for _ in ast.walk(tree))
+def compiled(text: str, limits: Limits) -> tuple[Code, int]:
+    """``text`` compiled to a closure, and the number of its syntax nodes (the steps it costs):
+    compiled once per text, its length checked against ``limits`` every time.
+
+    Raises:
+        ExpressionError: as ``parse``.
+    """
+    if len(text) > limits.max_expression_chars:
+        parse(text, limits)  # raises
+    hit = _CODE.get(text)
+    if hit is None:
+        tree = _parse(text)
+        hit = _compile(tree), sum(1 for _ in ast.walk(tree))
+        if len(_CODE) >= _CODE_SIZE:
+            _CODE.clear()
+        _CODE[text] = hit
+    return hit
+
+
+_CODE: dict[str, tuple[Code, int]] = {}
+_CODE_SIZE = 8192
 
 
 @lru_cache(maxsize=8192)
@@ -185,6 +201,40 @@ def _check(root: ast.AST, text: str) -> None:
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(sub))
 
 
+class Frame(dict[str, Any]):
+    """Names over other names: its own (a spec function's arguments, an item's input shape),
+    then ``outer``'s, which it reads through rather than copies (``{**outer, **own}`` for every
+    call of a spec function, or every item, copied every parameter of the spec)."""
+
+    __slots__ = ("outer",)
+
+    def __init__(self, own: Mapping[str, Any], outer: Mapping[str, Any]) -> None:
+        super().__init__(own)
+        self.outer = outer
+
+    def __missing__(self, name: str) -> Any:
+        return self.outer[name]
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self.outer
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        yield from dict.__iter__(self)
+        yield from (name for name in self.outer if not dict.__contains__(self, name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def keys(self) -> Any:  # every name, as __iter__
+        return list(self)
+
+
 class SpecFunction:
     """A function defined in a spec (``functions:``): an expression over its arguments and the
     spec's names, evaluated under the caller's budget."""
@@ -210,10 +260,9 @@ class SpecFunction:
                                  "CNNCOST_MAX_CALL_DEPTH)")
         budget.calls += 1
         try:
-            parse(self.expr, budget.limits)
-            code, steps = _compiled(self.expr)
+            code, steps = compiled(self.expr, budget.limits)
             budget.spend(steps)
-            return code(Evaluator({**self.names, **bound}, self.functions, budget))
+            return code(Evaluator(Frame(bound, self.names), self.functions, budget))
         finally:
             budget.calls -= 1
 
@@ -241,8 +290,7 @@ class Evaluator:
                 names the expression).
         """
         budget = self.budget
-        parse(text, budget.limits)
-        code, steps = _compiled(text)
+        code, steps = compiled(text, budget.limits)
         if budget.calls == 0:
             budget.steps = budget.limits.max_expression_steps
         try:
