@@ -237,12 +237,29 @@ class Frame(dict[str, Any]):
 
 class SpecFunction:
     """A function defined in a spec (``functions:``): an expression over its arguments and the
-    spec's names, evaluated under the caller's budget."""
+    spec's names, evaluated under the caller's budget.
+
+    Once the spec's names are final (``remember``), a call that returns a number, a boolean or
+    text is remembered by its arguments: EfficientNet numbers its blocks with a function that
+    recurses over the stages before, for every block. A remembered call still spends the steps
+    its evaluation spent; where that, or the depth of the calls it made, would go past a bound,
+    it is evaluated again, which reports the bound where it is reached. What is remembered is
+    tied to the limits it was evaluated under (another ``Limits`` starts afresh), and bounded:
+    text of at most ``_MEMO_TEXT`` characters, at most ``_MEMO_SIZE`` calls (then it starts
+    afresh), so a hostile spec cannot make it hold what its steps built.
+    """
 
     def __init__(self, name: str, args: list[str], expr: str, names: Mapping[str, Any],
                  functions: Mapping[str, Callable[..., Any]]) -> None:
         self.name, self.args, self.expr = name, args, expr
         self.names, self.functions = names, functions
+        #: arguments -> (value, steps spent, depth of the calls made); None: not remembering
+        self.memo: dict[tuple[Any, ...], tuple[Any, int, int]] | None = None
+        self.memo_limits: Limits | None = None  # the limits what is remembered was found under
+
+    def remember(self) -> None:
+        """The names this function reads are final from now on: remember its results."""
+        self.memo = {}
 
     def call(self, budget: Budget, values: list[Any], keywords: dict[str, Any]) -> Any:
         bound = dict(zip(self.args, values))
@@ -254,20 +271,64 @@ class SpecFunction:
         if len(values) > len(self.args) or len(bound) != len(self.args):
             raise ExpressionError(f"{self.name}() takes {len(self.args)} argument(s), got "
                                   f"{len(values) + len(keywords)}")
-        if budget.calls >= budget.limits.max_call_depth:
-            raise BudgetExceeded(f"spec functions call each other more than "
-                                 f"{budget.limits.max_call_depth} deep (the limit "
-                                 "CNNCOST_MAX_CALL_DEPTH)")
+        limit = budget.limits.max_call_depth
+        if budget.calls >= limit:
+            raise BudgetExceeded(f"spec functions call each other more than {limit} deep (the "
+                                 "limit CNNCOST_MAX_CALL_DEPTH)")
+        memo = self.memo
+        if memo is not None and budget.limits is not self.memo_limits:
+            if budget.limits != self.memo_limits:
+                memo.clear()
+            self.memo_limits = budget.limits
+        args_key = _call_key(bound) if memo is not None else None
+        if args_key is not None and memo is not None and args_key in memo:
+            value, spent, depth = memo[args_key]
+            if budget.steps >= spent and budget.total >= spent and budget.calls + depth <= limit:
+                budget.steps -= spent
+                budget.total -= spent
+                budget.deepest = max(budget.deepest, budget.calls + depth)
+                return value
+        start, outer, deepest = budget.total, budget.calls, budget.deepest
         budget.calls += 1
+        budget.deepest = budget.calls
         try:
             code, steps = compiled(self.expr, budget.limits)
             budget.spend(steps)
-            return code(Evaluator(Frame(bound, self.names), self.functions, budget))
+            value = code(Evaluator(Frame(bound, self.names), self.functions, budget))
         finally:
             budget.calls -= 1
+            depth = budget.deepest - outer
+            budget.deepest = max(deepest, budget.deepest)
+        if args_key is not None and memo is not None and (
+                value is None or type(value) in (int, float, bool)
+                or (type(value) is str and len(value) <= _MEMO_TEXT)):
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[args_key] = (value, start - budget.total, depth)
+        return value
 
     def __call__(self, *values: Any, **keywords: Any) -> Any:
         return self.call(Budget(), list(values), keywords)
+
+
+_MEMO_SIZE = 16_384  # remembered calls of one spec function
+_MEMO_TEXT = 256  # the longest text result remembered
+
+
+def _call_key(bound: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Arguments as a key that tells ``1``, ``1.0`` and ``True`` apart, and ``0.0`` from
+    ``-0.0`` (``str`` tells them apart); None for a list or a mapping (such a call is not
+    remembered)."""
+    key: list[tuple[Any, ...]] = []
+    for name, value in bound.items():
+        kind = type(value)
+        if kind is float:
+            key.append((name, kind, value, math.copysign(1.0, value)))
+        elif value is None or kind in (int, bool, str):
+            key.append((name, kind, value))
+        else:
+            return None
+    return tuple(key)
 
 
 class Evaluator:
