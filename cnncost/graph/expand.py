@@ -280,9 +280,9 @@ class Expander:
                                        scope, path, scope.prefix + local)
                 values[key] = default
         prefix, stack = f"{scope.prefix}{local}.", (*scope.call_stack, scope.source.locate(path))
-        key = self._call_key(block_name, values, inputs, scope)
-        if key is not None and key in self.recordings:
-            out = self._replay(self.recordings[key], prefix, inputs, stack)
+        call = self._call_key(block_name, values, inputs, scope)
+        if call is not None and call in self.recordings:
+            out = self._replay(self.recordings[call], prefix, inputs, stack)
             if out is not None:
                 scope.names[local] = out
                 return out
@@ -306,8 +306,8 @@ class Expander:
             out = self.refs.resolve(bdef.output, inner, inner_history, (*origin.path, "output"))
         if out is None:
             raise Failed
-        if key is not None and self._replayable():
-            self._record(key, mark, prefix, stack, inputs, out)
+        if call is not None and self._replayable():
+            self._record(call, mark, prefix, stack, inputs, out)
         scope.names[local] = out
         return out
 
