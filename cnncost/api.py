@@ -9,21 +9,24 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnncost.cost import documented
 from cnncost.cost.conventions import CONVENTIONS as _CONVENTIONS
 from cnncost.cost.engine import DTYPES, ReportMeta, analyze_graph
 from cnncost.cost.result import CostReport, DocumentedFigure
-from cnncost.cost.training import TrainingCost
 from cnncost.errors import UsageError, excerpt
-from cnncost.graph.expand import expand
+from cnncost.graph.expand import expand as expand_graph
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.models import MemoryConfig, analyze_memory
 from cnncost.memory.report import MemoryReport
 from cnncost.spec.loader import LoadedSpec, load_spec
 from cnncost.spec.params import Bindings, resolve_params
+
+if TYPE_CHECKING:
+    from cnncost.cost.training import TrainingCost
 
 #: The largest batch (torch's sizes are int64).
 MAX_BATCH = 2**63 - 1
@@ -31,9 +34,21 @@ MAX_BATCH = 2**63 - 1
 #: Names of the counting conventions (``--convention``).
 CONVENTIONS: tuple[str, ...] = tuple(_CONVENTIONS)
 
-__all__ = ["CONVENTIONS", "DTYPES", "analyze", "build_graph", "check_documented",
-           "documented_figures", "json_schema", "load", "memory", "parse_overrides",
+__all__ = ["CONVENTIONS", "DTYPES", "Expanded", "analyze", "build_graph", "check_documented",
+           "documented_figures", "expand", "json_schema", "load", "memory", "parse_overrides",
            "parse_spec_ref", "training", "validate", "variants"]
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A spec expanded once, under one variant and overrides: ``analyze``, ``memory`` and
+    ``training`` take it in place of a spec, so that one graph serves all three (``cnncost
+    report`` expands its spec once)."""
+
+    loaded: LoadedSpec
+    graph: LayerGraph
+    bindings: Bindings
+    overrides: Mapping[str, Any]
 
 
 def load(spec: str | Path | LoadedSpec) -> LoadedSpec:
@@ -51,16 +66,49 @@ def build_graph(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     """
     loaded = load(spec)
     bindings = resolve_params(loaded, variant, overrides)
-    return expand(loaded, bindings), bindings
+    return expand_graph(loaded, bindings), bindings
 
 
-def analyze(spec: str | Path | LoadedSpec, *, variant: str | None = None,
+def expand(spec: str | Path | LoadedSpec, *, variant: str | None = None,
+           overrides: Mapping[str, Any] | None = None) -> Expanded:
+    """Expand a spec once, for ``analyze``, ``memory`` and ``training`` to share
+    (``"spec.yaml@variant"`` names a variant).
+
+    Raises:
+        FileAccessError, SpecError: as ``build_graph``.
+    """
+    if isinstance(spec, (str, Path)):
+        spec, ref_variant = parse_spec_ref(str(spec))
+        variant = variant or ref_variant
+    return _expanded(spec, variant, overrides)
+
+
+def _expanded(spec: str | Path | LoadedSpec | Expanded, variant: str | None,
+              overrides: Mapping[str, Any] | None) -> Expanded:
+    """``spec`` itself when it is expanded already (no other variant or overrides may be
+    asked for then), else its expansion.
+
+    Raises:
+        UsageError: an expanded spec with another variant or other overrides.
+    """
+    if not isinstance(spec, Expanded):
+        loaded = load(spec)
+        graph, bindings = build_graph(loaded, variant=variant, overrides=overrides)
+        return Expanded(loaded, graph, bindings, dict(overrides or {}))
+    if (variant is not None and variant != spec.bindings.variant) or (
+            overrides is not None and dict(overrides) != dict(spec.overrides)):
+        raise UsageError("an expanded spec is analyzed with its own variant and overrides")
+    return spec
+
+
+def analyze(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = None,
             overrides: Mapping[str, Any] | None = None, batch: int = 1, dtype: str = "float32",
             convention: str = "cnncost") -> CostReport:
     """Analyze a spec: per-layer rows, per-block sums and totals under ``convention``.
 
     Raises:
-        UsageError: unknown convention or dtype, or batch < 1.
+        UsageError: unknown convention or dtype, or batch < 1; an expanded spec with another
+            variant or other overrides.
         FileAccessError: the file cannot be read.
         SpecError: the spec, variant or overrides are invalid.
     """
@@ -70,17 +118,17 @@ def analyze(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         raise UsageError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if not 1 <= batch <= MAX_BATCH:
         raise UsageError(f"batch must be from 1 to {MAX_BATCH:,}, got {batch}")
-    loaded = load(spec)
-    graph, bindings = build_graph(loaded, variant=variant, overrides=overrides)
+    expanded = _expanded(spec, variant, overrides)
+    loaded, bindings = expanded.loaded, expanded.bindings
     meta = ReportMeta(
         model=loaded.spec.name, title=loaded.spec.title, variant=bindings.variant,
-        overrides=dict(overrides or {}), params=bindings.params,
-        documented=documented_figures(loaded, bindings.variant, overrides),
+        overrides=dict(expanded.overrides), params=bindings.params,
+        documented=documented_figures(loaded, bindings.variant, expanded.overrides),
         spec_file=str(loaded.file))
-    return analyze_graph(graph, meta, convention=convention, batch=batch, dtype=dtype)
+    return analyze_graph(expanded.graph, meta, convention=convention, batch=batch, dtype=dtype)
 
 
-def memory(spec: str | Path | LoadedSpec, config: MemoryConfig | None = None, *,
+def memory(spec: str | Path | LoadedSpec | Expanded, config: MemoryConfig | None = None, *,
            variant: str | None = None,
            overrides: Mapping[str, Any] | None = None) -> MemoryReport:
     """What the network holds at inference or in a training step (``cnncost.memory.models``).
@@ -90,20 +138,20 @@ def memory(spec: str | Path | LoadedSpec, config: MemoryConfig | None = None, *,
         ...            optimizer="adam", precision="bfloat16-autocast")).peak_bytes
 
     Raises:
-        UsageError: an invalid config.
+        UsageError: an invalid config; an expanded spec with another variant or other
+            overrides.
         FileAccessError: the file cannot be read.
         SpecError: the spec, variant or overrides are invalid, or an in-place operator
             conflicts with another reader of its input.
     """
-    path: str | Path | LoadedSpec = spec
+    path: str | Path | LoadedSpec | Expanded = spec
     if isinstance(spec, (str, Path)):
         path, ref_variant = parse_spec_ref(str(spec))
         variant = variant or ref_variant
-    graph, _ = build_graph(path, variant=variant, overrides=overrides)
-    return analyze_memory(graph, config or MemoryConfig())
+    return analyze_memory(_expanded(path, variant, overrides).graph, config or MemoryConfig())
 
 
-def training(spec: str | Path | LoadedSpec, *, variant: str | None = None,
+def training(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = None,
              overrides: Mapping[str, Any] | None = None, batch: int = 1,
              convention: str = "cnncost") -> TrainingCost:
     """The arithmetic of a training step: per layer the training-mode forward and the backward
@@ -116,11 +164,11 @@ def training(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     from cnncost.cost.conventions import ConventionUndefined
     from cnncost.cost.training import training_cost
 
-    path: str | Path | LoadedSpec = spec
+    path: str | Path | LoadedSpec | Expanded = spec
     if isinstance(spec, (str, Path)):
         path, ref_variant = parse_spec_ref(str(spec))
         variant = variant or ref_variant
-    graph, _ = build_graph(path, variant=variant, overrides=overrides)
+    graph = _expanded(path, variant, overrides).graph
     try:
         return training_cost(graph, convention, batch)
     except ConventionUndefined as err:

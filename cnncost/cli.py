@@ -107,11 +107,21 @@ def _memory_config(mode: str, batch: int, dtype: str, precision: str, optimizer:
                         implementation=implementation).validate()
 
 
-def _memory(path: Path, variant: str | None, overrides: dict[str, Any], config: Any) -> Any:
+def _expand(path: Path, variant: str | None, overrides: dict[str, Any]) -> Any:
+    """``path`` expanded once (an ``api.Expanded``), for every analysis of one command."""
     from cnncost import api
 
     try:
-        return api.memory(path, config, variant=variant, overrides=overrides)
+        return api.expand(api.load(path), variant=variant, overrides=overrides)
+    except SpecError as err:
+        raise _SpecErrorIn(str(path), err) from None
+
+
+def _memory(path: Path, expanded: Any, config: Any) -> Any:
+    from cnncost import api
+
+    try:
+        return api.memory(expanded, config)
     except SpecError as err:
         raise _SpecErrorIn(str(path), err) from None
 
@@ -139,10 +149,13 @@ def _check_common(dtype: str, convention: str, fmt: str, depth: int | None,
 
 
 def _analyze(path: Path, variant: str | None, overrides: dict[str, Any], batch: int, dtype: str,
-             convention: str) -> CostReport:
+             convention: str, expanded: Any = None) -> CostReport:
+    """The cost report of ``path`` (or of ``expanded``, its expansion, when given)."""
     from cnncost import api
 
     try:
+        if expanded is not None:
+            return api.analyze(expanded, batch=batch, dtype=dtype, convention=convention)
         return api.analyze(path, variant=variant, overrides=overrides, batch=batch, dtype=dtype,
                            convention=convention)
     except SpecError as err:
@@ -238,18 +251,18 @@ def report(
     if ref_variant and variant and ref_variant != variant:
         raise UsageError(f"variant given twice: {spec!r} and --variant {variant}")
     overrides = api.parse_overrides(list(set_ or []))
-    result = _analyze(path, variant or ref_variant, overrides, batch, dtype, convention)
+    expanded = _expand(path, variant or ref_variant, overrides)  # one graph for every section
+    result = _analyze(path, None, overrides, batch, dtype, convention, expanded)
     memory = None
     if dtype != "int8":  # int8 is a storage format for the figures, not a module dtype
         config = _memory_config(mode, batch, dtype, precision, optimizer, memory_model,
                                 memory_device, optimizer_impl)
-        memory = _memory(path, variant or ref_variant, overrides, config)
+        memory = _memory(path, expanded, config)
     elif mode != "inference" or timeline:
         raise UsageError("--dtype int8 has no memory model; use float32, float16 or bfloat16")
     training = None
     if mode == "training" and convention in ("cnncost", "torchvision"):
-        training = api.training(path, variant=variant or ref_variant, overrides=overrides,
-                                batch=batch, convention=convention)
+        training = api.training(expanded, batch=batch, convention=convention)
     if timeline is not None and memory is not None:
         from cnncost.report.memory import write_timeline
 
@@ -332,9 +345,10 @@ def diff(
         label = f"{path.name}@{variant}" if variant else path.name
         if items:
             label += " [" + ", ".join(items) + "]"
-        sides.append((label, _analyze(path, variant, overrides, batch, dtype, convention)))
+        expanded = _expand(path, variant, overrides)
+        sides.append((label, _analyze(path, None, overrides, batch, dtype, convention, expanded)))
         if config is not None:
-            memories.append(_memory(path, variant, overrides, config))
+            memories.append(_memory(path, expanded, config))
     (label_a, report_a), (label_b, report_b) = sides
     result = diffs.diff_reports(report_a, report_b, label_a=label_a, label_b=label_b)
     if fmt == "html":

@@ -42,8 +42,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,8 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from cnncost import api  # noqa: E402  # after the path insert
-from cnncost.bridge.module import GraphModule, to_module  # noqa: E402
+from cnncost import api  # after the path insert
+from cnncost.bridge.module import GraphModule, to_module
 
 SPECS = REPO / "specs"
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "adamw")
@@ -377,7 +377,7 @@ def measure(subject: Subject, run: dict[str, Any], meter: Meter,
         record["status"] = "ok"
     except torch.cuda.OutOfMemoryError as err:
         record["status"], record["message"] = "out of memory", str(err).splitlines()[0]
-    except Exception as err:  # recorded, the probe goes on
+    except Exception as err:  # noqa: BLE001  # recorded, the probe goes on
         record["status"] = "error"
         record["message"] = "".join(traceback.format_exception_only(err)).strip()
     finally:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from math import prod
 from typing import Any
 
 from cnncost.cost import memory
-from cnncost.cost.conventions import ConventionUndefined, get_convention, undefined_problem
+from cnncost.cost.conventions import get_convention, undefined_problem
+from cnncost.cost.counts import layer_counts
 from cnncost.cost.result import (
     BlockCost,
     ConventionInfo,
@@ -20,8 +20,6 @@ from cnncost.cost.result import (
 )
 from cnncost.errors import SpecError
 from cnncost.graph.layergraph import LayerGraph
-from cnncost.ops.activation import activation_arithmetic
-from cnncost.ops.registry import Arithmetic, OpContext, get_op
 
 #: Bytes per element of the supported dtypes.
 DTYPES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -50,57 +48,43 @@ def analyze_graph(graph: LayerGraph, meta: ReportMeta, *, convention: str = "cnn
     """
     conv = get_convention(convention)
     bpe = DTYPES[dtype]
-    sizes = memory.tensor_bytes(graph, batch, bpe)
     rows: list[LayerCost] = []
+    sizes: dict[str, int] = {}
     uncounted: dict[str, list[int]] = {}
     problems = []
+    trainable = non_trainable = macs = flops = 0
     for node in graph:
-        opdef = get_op(node.op)
-        ctx = node.context
-        params = opdef.params(ctx)
-        parts: list[tuple[str, Any, OpContext, Arithmetic]] = [
-            (node.op, opdef, ctx, opdef.arithmetic(ctx))]
-        act = node.attrs.get("act")
-        if act:
-            act_def = get_op(act)
-            act_ctx = OpContext({}, (node.out_shape,), node.out_shape)
-            parts.append((f"{act} (fused)", act_def, act_ctx,
-                          activation_arithmetic(act, node.out_shape)))
-        macs = flops = 0
-        counted = True
-        for label, part_def, part_ctx, arith in parts:
-            try:
-                result = conv.count(part_def, part_ctx, arith)
-            except ConventionUndefined:
-                problems.append(undefined_problem(conv.name, part_def.name, node.name,
-                                                  node.location))
-                continue
-            if result is None:
-                if label == node.op:
-                    counted = False
-                if arith.flops:
-                    entry = uncounted.setdefault(label, [0, 0, 0])
-                    entry[0] += 1
-                    entry[1] += arith.macs * batch
-                    entry[2] += arith.flops * batch
-                continue
-            macs += result[0]
-            flops += result[1]
-        in_bytes = sum(prod(s) for s in node.in_shapes) * batch * bpe
+        counts = layer_counts(node, conv)
+        for op in counts.undefined:
+            problems.append(undefined_problem(conv.name, op, node.name, node.location))
+        for label, part_macs, part_flops in counts.uncounted:
+            entry = uncounted.setdefault(label, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += part_macs * batch
+            entry[2] += part_flops * batch
+        out_bytes = counts.out_numel * batch * bpe
+        sizes[node.name] = out_bytes
+        params_total = counts.params_trainable + counts.params_non_trainable
         rows.append(LayerCost(
             name=node.name, op=node.op, inputs=node.inputs, out_shape=node.out_shape,
-            params_trainable=params.trainable, params_non_trainable=params.non_trainable,
-            macs=macs * batch, flops=flops * batch, counted=counted,
-            activation_bytes=sizes[node.name], bytes_read=in_bytes + params.total * bpe,
-            bytes_written=sizes[node.name], location=node.location))
+            params_trainable=counts.params_trainable,
+            params_non_trainable=counts.params_non_trainable,
+            macs=counts.macs * batch, flops=counts.flops * batch, counted=counts.counted,
+            activation_bytes=out_bytes,
+            bytes_read=counts.in_numel * batch * bpe + params_total * bpe,
+            bytes_written=out_bytes, location=node.location))
+        trainable += counts.params_trainable
+        non_trainable += counts.params_non_trainable
+        macs += counts.macs
+        flops += counts.flops
     if problems:
         raise SpecError(problems)
     totals = Totals(
-        params_trainable=sum(r.params_trainable for r in rows),
-        params_non_trainable=sum(r.params_non_trainable for r in rows),
-        weight_bytes=sum(r.params_total for r in rows) * bpe,
-        macs=sum(r.macs for r in rows),
-        flops=sum(r.flops for r in rows),
+        params_trainable=trainable,
+        params_non_trainable=non_trainable,
+        weight_bytes=(trainable + non_trainable) * bpe,
+        macs=macs * batch,
+        flops=flops * batch,
         activation_bytes=sum(sizes.values()),
         peak_activation_bytes=memory.peak_live_bytes(graph, sizes),
         depth=graph.depth(),
@@ -120,17 +104,48 @@ def analyze_graph(graph: LayerGraph, meta: ReportMeta, *, convention: str = "cnn
 
 
 def aggregate_blocks(rows: list[LayerCost]) -> tuple[BlockCost, ...]:
-    """One row per dotted-name prefix, in order of first appearance, summing its leaf layers."""
+    """One row per dotted-name prefix, in order of first appearance, summing its leaf layers.
+
+    Each layer is added to its own scope only; the scopes' sums then flow to their parents,
+    innermost first, so a layer costs the same however deeply it is nested.
+    """
     sums: dict[str, list[int]] = {}
+    acc: list[int] = []
+    scope = None
     for row in rows:
-        parts = row.name.split(".")
-        for level in range(1, len(parts)):
-            block = ".".join(parts[:level])
-            acc = sums.setdefault(block, [level, 0, 0, 0, 0, 0, 0])
-            acc[1] += 1
-            acc[2] += row.params_trainable
-            acc[3] += row.params_non_trainable
-            acc[4] += row.macs
-            acc[5] += row.flops
-            acc[6] += row.activation_bytes
+        name = row.name
+        if "." not in name:
+            continue
+        here = name.rpartition(".")[0]
+        if here != scope:
+            scope = here
+            acc = sums.get(here) or open_scope(sums, here, [0] * 6)
+        acc[1] += 1
+        acc[2] += row.params_trainable
+        acc[3] += row.params_non_trainable
+        acc[4] += row.macs
+        acc[5] += row.flops
+        acc[6] += row.activation_bytes
+    for name, values in reversed(sums.items()):  # a scope was opened after its parent
+        if "." in name:
+            parent = sums[name.rpartition(".")[0]]
+            for i in range(1, 7):
+                parent[i] += values[i]
     return tuple(BlockCost(name, *values) for name, values in sums.items())
+
+
+def open_scope(sums: dict[str, list[int]], scope: str, zeros: list[int]) -> list[int]:
+    """The accumulator of ``scope`` (``[level, *zeros]``), opened after those of its enclosing
+    scopes, so that ``sums`` lists the scopes in order of first appearance."""
+    acc = sums.get(scope)
+    if acc is not None:
+        return acc
+    missing = [scope]
+    while "." in missing[-1]:
+        parent = missing[-1].rpartition(".")[0]
+        if parent in sums:
+            break
+        missing.append(parent)
+    for name in reversed(missing):
+        sums[name] = [name.count(".") + 1, *zeros]
+    return sums[scope]

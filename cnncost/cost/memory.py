@@ -24,22 +24,22 @@ def tensor_bytes(graph: LayerGraph, batch: int, bytes_per_element: int) -> dict[
 def peak_live_bytes(graph: LayerGraph, sizes: dict[str, int]) -> int:
     """The largest sum of live tensors at any step of the topological schedule."""
     order = graph.topo_order()
-    position = {name: i for i, name in enumerate(order)}
-    outputs = set(graph.outputs)
+    steps = len(order)
+    # the step after which each tensor is freed: its last consumer's (the topological order
+    # meets consumers in order), its own when nothing reads it, never for a graph output
     last_use: dict[str, int] = {}
-    for name in order:
-        consumers = graph.consumers_of(name)
-        last_use[name] = max((position[c] for c in consumers), default=position[name])
-        if name in outputs:
-            last_use[name] = len(order)
-    live = 0
-    peak = 0
-    frees: dict[int, list[str]] = {}
+    for step, node in enumerate(graph):
+        last_use[node.name] = step
+        for src in node.inputs:
+            last_use[src] = step
+    for name in graph.outputs:
+        last_use[name] = steps
+    freed = [0] * (steps + 1)
     for name, step in last_use.items():
-        frees.setdefault(step, []).append(name)
+        freed[step] += sizes[name]
+    live = peak = 0
     for step, name in enumerate(order):
         live += sizes[name]
         peak = max(peak, live)
-        for freed in frees.get(step, ()):
-            live -= sizes[freed]
+        live -= freed[step]
     return peak

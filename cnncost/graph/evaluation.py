@@ -14,12 +14,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from cnncost.errors import OpArgumentError
+from cnncost.graph.memo import NOT_FOUND, constant_attr, given_attrs, remember_attr
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built
 from cnncost.graph.scope import History, Scope
 from cnncost.ops.registry import REQUIRED, Attr, OpDef, canonical_name, pair, sides
 from cnncost.spec import model as m
-from cnncost.spec.expr import Budget, Evaluator, ExpressionError, UnknownName, interpolate
+from cnncost.spec.expr import (
+    Budget,
+    Evaluator,
+    ExpressionError,
+    Frame,
+    UnknownName,
+    interpolate,
+)
 from cnncost.spec.params import deep_evaluate
 
 #: Names bound to the shape of an item's first input.
@@ -45,13 +53,13 @@ class Evaluation:
     def evaluator(self, scope: Scope, first_input: str | None) -> Evaluator:
         """An evaluator for one item: its scope's names, its first input's shape, the spec's
         functions and ``shape_of``/``channels_of`` on earlier outputs."""
-        env = scope.env
+        env: Mapping[str, Any] = scope.env
         node = self.built.nodes.get(first_input) if first_input else None
         if node is not None:
             shape = node.out_shape
-            env = {**env, "in_shape": list(shape), "in_channels": shape[0],
-                   "in_height": shape[1] if len(shape) > 1 else None,
-                   "in_width": shape[2] if len(shape) > 2 else None}
+            env = Frame({"in_shape": list(shape), "in_channels": shape[0],
+                         "in_height": shape[1] if len(shape) > 1 else None,
+                         "in_width": shape[2] if len(shape) > 2 else None}, env)
         functions = scope.functions
         if functions is None:
             functions = scope.functions = self._functions(scope)
@@ -132,16 +140,13 @@ class Evaluation:
               ) -> dict[str, Any] | None:
         """The operator's evaluated, normalised attributes: given, else the innermost scope's
         default, else the operator's; None after recording the problems of any that fail."""
-        given = {k: getattr(body, k) for k in body.model_fields_set if k not in m.COMMON_KEYS}
+        given = given_attrs(body)
         defaults = self._defaults(op_name, scope)
         attrs: dict[str, Any] = {}
         ok = True
         evaluator: Evaluator | None = None
         for name, attr in spec_attrs.items():
-            if name in given:
-                raw = given[name]
-            else:
-                raw = defaults.get(name, attr.default)
+            raw = given[name] if name in given else defaults.get(name, attr.default)
             kind = attr.kind
             if raw is None or (type(raw) is int and kind == "int") or (
                     type(raw) is bool and kind == "bool"):
@@ -151,13 +156,20 @@ class Evaluation:
                 self.problems.add("schema", f"{op_name} needs {name!r}", scope, path, node_name)
                 ok = False
                 continue
+            value = constant_attr(attr, raw)
+            if value is not NOT_FOUND:
+                attrs[name] = value
+                continue
             if evaluator is None and isinstance(raw, (str, list, dict)):
                 evaluator = self.evaluator(scope, first_input)
             try:
-                attrs[name] = self.attr_value(attr, raw, scope, (*path, name), node_name,
-                                              first_input, evaluator)
+                value = self.attr_value(attr, raw, scope, (*path, name), node_name, first_input,
+                                        evaluator)
             except Failed:
                 ok = False
+                continue
+            attrs[name] = value
+            remember_attr(attr, raw, value)
         return attrs if ok else None
 
     def _defaults(self, op_name: str, scope: Scope) -> Mapping[str, Any]:

@@ -28,11 +28,13 @@ from cnncost.errors import OpArgumentError, ShapeError, SpecError
 from cnncost.graph.bounds import Bound
 from cnncost.graph.evaluation import INPUT_NAMES, Evaluation
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
+from cnncost.graph.memo import infer_shape
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built, References
+from cnncost.graph.replay import Recording, call_key, replayed
 from cnncost.graph.scope import History, Scope
 from cnncost.limits import Limits, current, holding
-from cnncost.ops.registry import OpContext, all_ops, canonical_name
+from cnncost.ops.registry import all_ops, canonical_name
 from cnncost.spec import model as m
 from cnncost.spec.expr import Budget
 from cnncost.spec.loader import LoadedSpec
@@ -59,6 +61,7 @@ class Expander:
         # layers and repeat iterations so far, each bounded by limits.max_nodes
         self.spent: dict[str, int] = {}
         self.stopped = False  # past a limit: nothing more is expanded
+        self.recordings: dict[tuple[Any, ...], Recording] = {}  # block calls (graph.replay)
         self.bound = Bound(loaded.blocks)
 
     # -- entry ------------------------------------------------------------------------------
@@ -112,8 +115,10 @@ class Expander:
         except Failed:
             self.built.failed.add(name)
             return name
-        self.built.nodes[name] = LayerNode(name, "input", freeze_attrs({"shape": tuple(shape)}),
-                                           (), (), tuple(shape), scope.source.locate(path))
+        if "." in name:
+            self.built.claim("", name)
+        self.built.add(LayerNode(name, "input", freeze_attrs({"shape": tuple(shape)}), (), (),
+                                 tuple(shape), scope.source.locate(path)))
         return name
 
     # -- bounds -----------------------------------------------------------------------------
@@ -163,7 +168,7 @@ class Expander:
                 if key == "parallel":
                     out = self._parallel(body, (*here, "parallel"), scope, history)
                 elif (canonical := canonical_name(key)) is not None:
-                    out = self._op(canonical, body or m.op_model(key)(), (*here, key), scope,
+                    out = self._op(canonical, body or m.empty_args(key), (*here, key), scope,
                                    history)
                 else:
                     out = self._call(key, body, (*here, key), scope, history)
@@ -201,7 +206,7 @@ class Expander:
             return node_name
         in_shapes = tuple(nodes[i].out_shape for i in inputs)
         try:
-            out_shape = tuple(opdef.infer(OpContext(attrs, in_shapes)))
+            out_shape = infer_shape(opdef, attrs, in_shapes)
             self._check_dimensions(out_shape, scope, path, node_name)
         except (ShapeError, OpArgumentError) as err:
             kind = "shape" if isinstance(err, ShapeError) else "argument"
@@ -218,9 +223,9 @@ class Expander:
             failed.add(node_name)
             return node_name
         # attrs is this node's own dict: a read-only view of it needs no copy
-        nodes[node_name] = LayerNode(node_name, canonical, MappingProxyType(attrs), tuple(inputs),
-                                     in_shapes, out_shape, scope.source.locate(path),
-                                     scope.call_stack)
+        self.built.add(LayerNode(node_name, canonical, MappingProxyType(attrs), tuple(inputs),
+                                 in_shapes, out_shape, scope.source.locate(path),
+                                 scope.call_stack))
         return node_name
 
     def _disabled(self, body: m.Common, scope: Scope, path: tuple[Any, ...],
@@ -274,27 +279,87 @@ class Expander:
                     self.problems.fail("schema", f"block {block_name} needs argument {key!r}",
                                        scope, path, scope.prefix + local)
                 values[key] = default
+        prefix, stack = f"{scope.prefix}{local}.", (*scope.call_stack, scope.source.locate(path))
+        call = self._call_key(block_name, values, inputs, scope)
+        if call is not None and call in self.recordings:
+            out = self._replay(self.recordings[call], prefix, inputs, stack)
+            if out is not None:
+                scope.names[local] = out
+                return out
+        mark = (len(self.built.added), len(self.built.claims), dict(self.spent),
+                self.evaluation.budget.total)
         inner_history = History(list(reversed(inputs)))
-        inner = Scope(f"{scope.prefix}{local}.", {**self.bindings.names, **values},
-                      (bdef.defaults, *scope.defaults), origin.source,
-                      (*scope.call_stack, scope.source.locate(path)), history=inner_history,
+        inner = Scope(prefix, {**self.bindings.names, **values}, (bdef.defaults, *scope.defaults),
+                      origin.source, stack, history=inner_history,
                       blocks=(*scope.blocks, block_name), depth=scope.depth + 1)
         for name, node in zip(bdef.inputs, inputs):
             inner.names[name] = node
         # defaults given as expressions are evaluated in the block's own environment, where
         # the other arguments, in_channels and shape_of(<input name>) are known
-        for key, default in declared.items():
-            if key not in given and isinstance(default, str):
-                inner.env[key] = self.evaluation.evaluate(default, inner,
-                                                          (*origin.path, "args", key), "any",
-                                                          first)
+        for key_, default in declared.items():
+            if key_ not in given and isinstance(default, str):
+                inner.env[key_] = self.evaluation.evaluate(default, inner,
+                                                           (*origin.path, "args", key_), "any",
+                                                           first)
         out = self._sequence(bdef.layers, (*origin.path, "layers"), inner, inner_history)
         if bdef.output is not None:
             out = self.refs.resolve(bdef.output, inner, inner_history, (*origin.path, "output"))
         if out is None:
             raise Failed
+        if call is not None and self._replayable():
+            self._record(call, mark, prefix, stack, inputs, out)
         scope.names[local] = out
         return out
+
+    # -- replays of block calls (graph.replay) ----------------------------------------------
+    def _replayable(self) -> bool:
+        """Whether a recorded call may stand for an expansion here: nothing has gone wrong so
+        far (from a problem on, every call is expanded, so that every problem is found as it
+        would be)."""
+        return not (self.problems.found or self.built.failed or self.stopped)
+
+    def _call_key(self, block_name: str, values: Mapping[str, Any], inputs: list[str],
+                  scope: Scope) -> tuple[Any, ...] | None:
+        if not self._replayable():
+            return None
+        nodes = self.built.nodes
+        return call_key(block_name, values, inputs, [nodes[i].out_shape for i in inputs], scope)
+
+    def _replay(self, recording: Recording, prefix: str, inputs: list[str],
+                stack: tuple[Any, ...]) -> str | None:
+        """The output of a call replayed from ``recording``; None when it must be expanded
+        (a limit would be reached on the way, or a name is taken)."""
+        budget = self.evaluation.budget
+        if prefix in self.built.claimed or budget.total < recording.steps or any(
+                self.spent.get(what, 0) + count > self.limits.max_nodes
+                for what, count in recording.spent):
+            return None
+        found = replayed(recording, prefix, inputs, stack, self.built.taken)
+        if found is None:
+            return None
+        nodes, out = found
+        for what, count in recording.spent:
+            self.spent[what] = self.spent.get(what, 0) + count
+        budget.total -= recording.steps
+        for node in nodes:
+            self.built.add(node)
+        for suffix in recording.claims:
+            self.built.claim(prefix, suffix)
+        return out
+
+    def _record(self, key: tuple[Any, ...], mark: tuple[int, int, dict[str, int], int],
+                prefix: str, stack: tuple[Any, ...], inputs: list[str], out: str) -> None:
+        added, claims, spent, total = mark
+        made = self.built.claims[claims:]
+        if not all(c.startswith(prefix) for c in made):  # pragma: no cover - made in its body
+            return
+        nodes = self.built.nodes
+        self.recordings[key] = Recording(
+            prefix, len(stack), tuple(inputs), out,
+            tuple(nodes[name] for name in self.built.added[added:]),
+            tuple((what, count - spent.get(what, 0)) for what, count in self.spent.items()
+                  if count != spent.get(what, 0)),
+            total - self.evaluation.budget.total, tuple(c[len(prefix):] for c in made))
 
     def _repeat(self, body: m.RepeatBody, path: tuple[Any, ...], scope: Scope,
                 history: History) -> None:
@@ -323,6 +388,8 @@ class Expander:
                              scope.parent, scope.names, blocks=scope.blocks, depth=scope.depth)
             local = (self.evaluation.interpolate(body.name, it_scope, (*path, "name"))
                      if template and body.name else f"{base}.{i}")
+            if "." in local:
+                self.built.claim(scope.prefix, local)
             sub_history = History([first] if first and i == 0 else [], history)
             it_scope.history = sub_history
             if body.block is not None:
@@ -363,6 +430,8 @@ class Expander:
             if not layers:
                 outs.append(source[0])
                 continue
+            if "." in bname:
+                self.built.claim(pscope.prefix, bname)
             bscope = pscope.child(bname)
             bscope.depth = scope.depth + 1
             out = self._sequence(layers, (*path, "branches", bname), bscope,
@@ -383,7 +452,8 @@ class Expander:
             self.problems.fail("unknown-op", f"unknown merge operator {merge_op!r}", scope,
                                merge_path, hint=f"did you mean {close[0]!r}?" if close else None)
         try:
-            validated = m.op_model(canonical).model_validate(merge_body or {})
+            validated = (m.op_model(canonical).model_validate(merge_body) if merge_body
+                         else m.empty_args(canonical))
         except ValidationError as err:  # reported at the merge
             self.problems.fail("schema", f"merge {merge_op}: {err}".splitlines()[0], scope,
                                merge_path)

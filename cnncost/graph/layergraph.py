@@ -111,6 +111,7 @@ class LayerGraph:
         self._consumers = {n: tuple(c) if in_order else tuple(
             sorted(c, key=self._position.__getitem__)) for n, c in consumers.items()}
         self._paths: dict[bool, tuple[str, ...]] = {}
+        self._inputs: tuple[str, ...] | None = None
 
     def _graph(self) -> nx.DiGraph:
         """The networkx graph: one node per layer (with its expansion ``index``), one edge per
@@ -158,7 +159,9 @@ class LayerGraph:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return tuple(n.name for n in self if n.op == "input")
+        if self._inputs is None:
+            self._inputs = tuple(n.name for n in self if n.op == "input")
+        return self._inputs
 
     # -- structure --------------------------------------------------------------------------
     def longest_path(self, weighted_only: bool = False) -> list[str]:
@@ -177,9 +180,15 @@ class LayerGraph:
             return ()
         best: dict[str, int] = {}
         back: dict[str, str | None] = {}
+        weights: dict[str, int] = {}  # per operator: one registry lookup each, not one per node
         for name in self._topo:
             node = self._nodes[name]
-            weight = int(get_op(node.op).weighted) if weighted_only else 1
+            if weighted_only:
+                weight = weights.get(node.op)
+                if weight is None:
+                    weight = weights[node.op] = int(get_op(node.op).weighted)
+            else:
+                weight = 1
             length, previous = 0, None
             for src in node.inputs:
                 if best[src] > length:

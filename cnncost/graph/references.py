@@ -22,11 +22,32 @@ from cnncost.spec import model as m
 
 
 class Built:
-    """The nodes expanded so far, by name, and the names of the items that failed."""
+    """The nodes expanded so far, by name (and their names in order, ``added``), the names of
+    the items that failed, and the scope prefixes that names given with dots claimed
+    (``claimed``; ``claims`` in the order they were made): ``stage.conv`` written in scope
+    ``net.`` puts a layer under ``net.stage.``, which a later call named ``stage`` would share.
+    """
 
     def __init__(self) -> None:
         self.nodes: dict[str, LayerNode] = {}
+        self.added: list[str] = []
         self.failed: set[str] = set()
+        self.claimed: set[str] = set()
+        self.claims: list[str] = []
+
+    def add(self, node: LayerNode) -> None:
+        self.nodes[node.name] = node
+        self.added.append(node.name)
+
+    def claim(self, prefix: str, local: str) -> None:
+        """Record the prefixes a dotted local name ``local`` in scope ``prefix`` reaches into."""
+        end = local.find(".")
+        while end >= 0:
+            claimed = prefix + local[:end + 1]
+            if claimed not in self.claimed:
+                self.claimed.add(claimed)
+                self.claims.append(claimed)
+            end = local.find(".", end + 1)
 
     def taken(self, name: str) -> bool:
         return name in self.nodes or name in self.failed
@@ -52,6 +73,8 @@ class References:
         taken, prefix = self.built.taken, scope.prefix
         if given is not None:
             local = self.interpolate(given, scope, (*path, "name")) if "{" in given else given
+            if "." in local:
+                self.built.claim(prefix, local)
             if not local or any(not part for part in local.split(".")):
                 self.problems.fail("schema", f"invalid name {local!r}", scope, (*path, "name"))
             if taken(prefix + local) or local in scope.names:

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
+from typing import Any
 
 from cnncost.errors import OpArgumentError, Problem, SpecError, UsageError
-from cnncost.graph.layergraph import LayerGraph
+from cnncost.graph.layergraph import LayerGraph, LayerNode
 from cnncost.graph.scopes import run_schedule
 from cnncost.memory import engine as E
 from cnncost.memory.optim import IMPLEMENTATIONS, OPTIMIZERS, default_implementation, optimizer_step
@@ -144,17 +145,69 @@ def analyze_memory(graph: LayerGraph, config: MemoryConfig) -> MemoryReport:
 
 
 def _create_parameters(sim: E.Simulator, graph: LayerGraph, config: MemoryConfig) -> None:
-    """The module exists before its forward: every parameter and buffer is allocated first (a
-    throwaway inference pass finds them, in order)."""
-    finder = E.Simulator(E.SimConfig(batch=1, param_dtype=config.dtype, device=config.device),
-                         _rule)
-    _consumers(finder, graph)
-    inputs = {name: finder.external(prod(graph.node(name).out_shape), config.dtype, "input")
-              for name in graph.input_names}
-    _forward(finder, graph, inputs)
-    for (layer, _), param in finder.params.items():
-        sim.new_param(layer, param.numel, param.dtype, param.trainable)
+    """The module exists before its forward: every parameter and buffer is allocated first, in
+    the order an inference pass creates them (topological, then each rule's own order).
+
+    A layer's parameters are its module's, a function of its context alone (``Prog.param``):
+    before an inference forward they are found once per distinct layer (``layer_params``). A
+    training step runs a throwaway inference pass instead, which also reports an in-place
+    conflict of the inference forward before any of the training forward, as PyTorch would
+    meet it building the module's first inference.
+    """
+    if config.mode == "training":
+        finder = E.Simulator(E.SimConfig(batch=1, param_dtype=config.dtype,
+                                         device=config.device), _rule)
+        _consumers(finder, graph)
+        inputs = {name: finder.external(prod(graph.node(name).out_shape), config.dtype,
+                                        "input") for name in graph.input_names}
+        _forward(finder, graph, inputs)
+        for (layer, _), param in finder.params.items():
+            sim.new_param(layer, param.numel, param.dtype, param.trainable)
+    else:
+        scratch = E.Simulator(E.SimConfig(batch=1, param_dtype=config.dtype,
+                                          device=config.device), _rule)
+        for node in graph:
+            for numel, dtype, trainable in layer_params(node, config, scratch):
+                sim.new_param(node.name, numel, dtype, trainable)
     sim._param_index.clear()
+
+
+#: (operator, attributes, input shapes, output shape, dtype, device) -> the memory rule and
+#: the (numel, dtype, trainable) of each parameter it creates, in order
+_PARAMS: dict[tuple[Any, ...], tuple[Any, tuple[tuple[int, str, bool], ...]]] = {}
+_PARAMS_SIZE = 1 << 14
+
+
+def layer_params(node: LayerNode, config: MemoryConfig, scratch: E.Simulator
+                 ) -> tuple[tuple[int, str, bool], ...]:
+    """(numel, dtype, trainable) of each parameter and buffer ``node``'s rule creates, in order:
+    the rule is run once per distinct layer, on inputs of its shapes, in ``scratch`` (an
+    inference simulator of one sample; memoised across analyses)."""
+    rule = _rule(node.op)
+    try:
+        key = (node.op, tuple(node.attrs.items()), node.in_shapes, node.out_shape,
+               config.dtype, config.device)
+        hit = _PARAMS.get(key)
+    except TypeError:  # an unhashable attribute (a graph built by hand): run every time
+        key, hit = None, None
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    shapes = node.in_shapes or (node.out_shape,)
+    args = []
+    for i, shape in enumerate(shapes):
+        v = scratch.alloc_val("", "input", prod(shape), config.dtype, "activation")
+        scratch.hold(v, ("graph", node.name, i))
+        args.append(v)
+    known = len(scratch.params)
+    scratch.begin_layer("forward", node.name)
+    scratch._param_index[node.name] = 0
+    rule(Prog(scratch, node.name, node.context, args))
+    found = tuple((p.numel, p.dtype, p.trainable) for p in list(scratch.params.values())[known:])
+    if key is not None:
+        if len(_PARAMS) >= _PARAMS_SIZE:
+            _PARAMS.clear()
+        _PARAMS[key] = (rule, found)
+    return found
 
 
 def _rule(op: str) -> Callable[[Prog], Val]:

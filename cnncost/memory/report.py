@@ -8,7 +8,7 @@ step: the optimizer state exists from the start, the gradients are freed by ``ze
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -200,10 +200,26 @@ class MemoryReport:
         raise KeyError(name)
 
     def to_dict(self, timeline: bool = False) -> dict[str, Any]:
-        """JSON-ready; ``timeline`` adds every event of the steady-state step."""
-        data = asdict(self)
-        data.pop("steps")
+        """JSON-ready; ``timeline`` adds every event of the steady-state step.
+
+        What ``dataclasses.asdict`` gives, less the steps, without its deep copy of every step
+        and event (the rows hold numbers and names only).
+        """
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "steps"}
+        for name in ("phases", "layers", "blocks"):
+            data[name] = tuple(_flat(row) for row in data[name])
         data["activation_peak_bytes"] = self.activation_peak_bytes
         if timeline:
-            data["timeline"] = [asdict(e) for e in self.timeline]
+            data["timeline"] = [_flat(e) for e in self.timeline]
         return data
+
+
+def _flat(row: Any) -> dict[str, Any]:
+    """A dataclass of plain values (numbers, names) as a dict, in field order."""
+    names = _FIELD_NAMES.get(type(row))
+    if names is None:
+        names = _FIELD_NAMES[type(row)] = tuple(f.name for f in fields(row))
+    return {name: getattr(row, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -192,6 +192,13 @@ def all_names() -> tuple[str, ...]:
     return (*_REGISTRY, *_ALIASES)
 
 
+def registered() -> int:
+    """How many names are registered (operators and aliases): names are only ever added, so a
+    change of this count is a change of what a spec may name."""
+    _load_families()
+    return len(_REGISTRY) + len(_ALIASES)
+
+
 def get_op(name: str) -> OpDef:
     """The operator called ``name``; KeyError if there is none."""
     _load_families()

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from cnncost.cost.result import CostReport
 from cnncost.memory.report import MemoryReport
+from cnncost.report.jsontext import json_text
 from cnncost.report.table import (
     format_shape,
     format_share,
@@ -29,34 +27,6 @@ CSV_COLUMNS = (
     "params_trainable", "params_non_trainable", "params_total", "macs", "flops", "counted",
     "activation_bytes", "bytes_read", "bytes_written", "location",
 )
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with what strict JSON cannot hold replaced: a NaN or infinite float (from a
-    ``.nan`` in YAML, or a ratio past 1e308) becomes null, and anything that is not a number,
-    text, list or mapping (a YAML date in ``params``) becomes its text."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, dict):
-        return {_key(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return [_plain(v) for v in sorted(value, key=str)]
-    return str(value)
-
-
-def _key(key: Any) -> Any:
-    plain = key is None or isinstance(key, (str, int)) or (
-        isinstance(key, float) and math.isfinite(key))
-    return key if plain else str(key)
-
-
-def json_text(data: Any) -> str:
-    """Indented, strict JSON (RFC 8259: no NaN or Infinity) of report data, key order kept."""
-    return json.dumps(_plain(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def to_json(report: CostReport, memory: MemoryReport | None = None) -> str:

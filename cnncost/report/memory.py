@@ -1,7 +1,8 @@
 """Renderings of a MemoryReport: the figures (rich, Markdown), JSON, and the timeline as JSON
 or CSV (the data a live-memory plot needs). Must not import torch.
 
-Every figure names its memory model, mode, device and what it assumes (``config_line``).
+Every figure names its memory model, mode, device and what it assumes (``config_line``). rich is
+imported by the rich renderings only.
 """
 
 from __future__ import annotations
@@ -11,18 +12,17 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
-from cnncost.cost.training import TrainingCost
 from cnncost.errors import FileAccessError, UsageError
 from cnncost.memory.models import MODELS
 from cnncost.memory.report import MemoryReport
 from cnncost.report.table import format_bytes, format_count
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from cnncost.cost.training import TrainingCost
 
 #: Columns of the per-layer CSV and of the timeline CSV.
 LAYER_COLUMNS = ("name", "op", "before_bytes", "peak_bytes", "after_bytes", "allocated_bytes",
@@ -69,6 +69,11 @@ def training_rows(t: TrainingCost) -> list[tuple[str, int]]:
 
 
 def render_training(t: TrainingCost, *, exact: bool = False) -> RenderableType:
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD, title=f"training step FLOPs ({t.convention} convention, "
                                              f"batch {t.batch})", title_justify="left")
     table.add_column("")
@@ -96,6 +101,11 @@ def training_dict(t: TrainingCost) -> dict[str, Any]:
 
 def render_memory(m: MemoryReport, *, exact: bool = False) -> RenderableType:
     """The figures as a rich table with the config line."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD, title="memory", title_justify="left")
     table.add_column("")
     table.add_column("bytes", justify="right")
@@ -160,6 +170,11 @@ def write_timeline(m: MemoryReport, path: Path) -> None:
 def render_memory_diff(a: MemoryReport, b: MemoryReport, labels: Sequence[str],
                        *, exact: bool = False) -> RenderableType:
     """The figures of two analyses side by side, B relative to A."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD, title="memory", title_justify="left")
     for header, justify in (("", "left"), (labels[0], "right"), (labels[1], "right"),
                             ("B - A", "right"), ("B / A", "right")):

@@ -4,7 +4,8 @@ The table has one row per block (from ``report.blocks``) and per leaf layer (``r
 in the order they first appear in ``report.layers``: a block's row comes just before its first
 layer. A block at level L is indented L-1 steps and its layers one step more. ``depth`` collapses
 every row deeper than ``depth`` dotted levels into its enclosing block's row; ``None`` shows every
-leaf. Numbers stay ``int`` until the ``format_*`` helpers here turn them into text.
+leaf. Numbers stay ``int`` until the ``format_*`` helpers here turn them into text. rich is
+imported by the rendering functions only: the other formats (JSON, CSV, Markdown) never load it.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import io
 import math
 from collections.abc import Container
 from dataclasses import dataclass
-
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from cnncost.cost.documented import DOCUMENTED_METRICS, documented_text, value_text
 from cnncost.cost.result import CostReport, Totals
 from cnncost.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.panel import Panel
+    from rich.table import Table
 
 #: Decimal prefixes for counts (params, MACs, FLOPs) and binary ones for bytes.
 _COUNT_UNITS = ("", "k", "M", "G", "T", "P", "E")
@@ -262,6 +263,10 @@ def total_lines(report: CostReport) -> list[TotalLine]:
 
 
 def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     conv = report.convention.name
     total = report.totals.macs
     cells: list[tuple[bool, str, str, str, str, str, str, str]] = []
@@ -288,6 +293,11 @@ def _layer_table(report: CostReport, depth: int | None, exact: bool) -> Table:
 
 
 def _totals_panel(report: CostReport) -> Panel:
+    from rich import box
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
@@ -302,6 +312,10 @@ def _totals_panel(report: CostReport) -> Panel:
 
 
 def _convention_panel(report: CostReport) -> Panel:
+    from rich import box
+    from rich.panel import Panel
+    from rich.text import Text
+
     c = report.convention
     body = Text(c.title, style="bold")
     if c.description:
@@ -311,6 +325,10 @@ def _convention_panel(report: CostReport) -> Panel:
 
 
 def _uncounted_table(report: CostReport, exact: bool) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="operators this convention does not count", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("op")
@@ -331,6 +349,9 @@ def render_report(report: CostReport, *, depth: int | None = None,
     Raises:
         UsageError: ``depth`` is below 0.
     """
+    from rich.console import Group
+    from rich.text import Text
+
     first, second = report_heading(report)
     parts: list[RenderableType] = [Text(first, style="bold"), Text(second), Text("")]
     if depth != 0:
@@ -343,6 +364,8 @@ def render_report(report: CostReport, *, depth: int | None = None,
 
 def render_text(renderable: RenderableType, width: int = 120) -> str:
     """Plain text of a renderable at a fixed width (no colour): for files and golden tests."""
+    from rich.console import Console
+
     console = Console(width=width, record=True, color_system=None, file=io.StringIO(),
                       force_terminal=False, legacy_windows=False, emoji=False, highlight=False)
     console.print(renderable)

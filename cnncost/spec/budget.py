@@ -40,13 +40,14 @@ _SEQUENCES = (str, list, tuple, dict)
 class Budget:
     """What the evaluations of one expansion may still spend (see ``cnncost.limits``)."""
 
-    __slots__ = ("calls", "limits", "steps", "total")
+    __slots__ = ("calls", "deepest", "limits", "steps", "total")
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or current()
         self.total = self.limits.max_total_steps  # left for the whole expansion
         self.steps = self.limits.max_expression_steps  # left for the current expression
         self.calls = 0  # spec functions being evaluated
+        self.deepest = 0  # the most spec functions evaluated at once so far
 
     def spend(self, steps: int = 1) -> None:
         self.steps -= steps

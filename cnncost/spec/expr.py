@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -39,8 +39,8 @@ from cnncost.errors import excerpt
 from cnncost.limits import Limits, current
 from cnncost.spec.budget import BINOPS, Budget, BudgetExceeded, ExpressionError
 
-__all__ = ["BUILTINS", "Budget", "BudgetExceeded", "Evaluator", "ExpressionError", "SpecFunction",
-           "UnknownName", "interpolate", "make_divisible", "parse"]
+__all__ = ["BUILTINS", "Budget", "BudgetExceeded", "Evaluator", "ExpressionError", "Frame",
+           "SpecFunction", "UnknownName", "interpolate", "make_divisible", "parse"]
 
 
 class UnknownName(ExpressionError):
@@ -138,11 +138,27 @@ def parse(text: str, limits: Limits | None = None) -> ast.expr:
     return _parse(text)
 
 
-@lru_cache(maxsize=8192)
-def _compiled(text: str) -> tuple[Code, int]:
-    """``text`` compiled to a closure, and the number of its syntax nodes (the steps it costs)."""
-    tree = _parse(text)
-    return _compile(tree), sum(1 for _ in ast.walk(tree))
+def compiled(text: str, limits: Limits) -> tuple[Code, int]:
+    """``text`` compiled to a closure, and the number of its syntax nodes (the steps it costs):
+    compiled once per text, its length checked against ``limits`` every time.
+
+    Raises:
+        ExpressionError: as ``parse``.
+    """
+    if len(text) > limits.max_expression_chars:
+        parse(text, limits)  # raises
+    hit = _CODE.get(text)
+    if hit is None:
+        tree = _parse(text)
+        hit = _compile(tree), sum(1 for _ in ast.walk(tree))
+        if len(_CODE) >= _CODE_SIZE:
+            _CODE.clear()
+        _CODE[text] = hit
+    return hit
+
+
+_CODE: dict[str, tuple[Code, int]] = {}
+_CODE_SIZE = 8192
 
 
 @lru_cache(maxsize=8192)
@@ -188,14 +204,65 @@ def _check(root: ast.AST, text: str) -> None:
         todo.extend((child, depth + 1) for child in ast.iter_child_nodes(sub))
 
 
+class Frame(dict[str, Any]):
+    """Names over other names: its own (a spec function's arguments, an item's input shape),
+    then ``outer``'s, which it reads through rather than copies (``{**outer, **own}`` for every
+    call of a spec function, or every item, copied every parameter of the spec)."""
+
+    __slots__ = ("outer",)
+
+    def __init__(self, own: Mapping[str, Any], outer: Mapping[str, Any]) -> None:
+        super().__init__(own)
+        self.outer = outer
+
+    def __missing__(self, name: str) -> Any:
+        return self.outer[name]
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self.outer
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        yield from dict.__iter__(self)
+        yield from (name for name in self.outer if not dict.__contains__(self, name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def keys(self) -> Any:  # every name, as __iter__
+        return list(self)
+
+
 class SpecFunction:
     """A function defined in a spec (``functions:``): an expression over its arguments and the
-    spec's names, evaluated under the caller's budget."""
+    spec's names, evaluated under the caller's budget.
+
+    Once the spec's names are final (``remember``), a call that returns a number, a boolean or
+    text is remembered by its arguments: EfficientNet numbers its blocks with a function that
+    recurses over the stages before, for every block. A remembered call still spends the steps
+    its evaluation spent; where that, or the depth of the calls it made, would go past a bound,
+    it is evaluated again, which reports the bound where it is reached. What is remembered is
+    tied to the limits it was evaluated under (another ``Limits`` starts afresh), and bounded:
+    text of at most ``_MEMO_TEXT`` characters, at most ``_MEMO_SIZE`` calls (then it starts
+    afresh), so a hostile spec cannot make it hold what its steps built.
+    """
 
     def __init__(self, name: str, args: list[str], expr: str, names: Mapping[str, Any],
                  functions: Mapping[str, Callable[..., Any]]) -> None:
         self.name, self.args, self.expr = name, args, expr
         self.names, self.functions = names, functions
+        #: arguments -> (value, steps spent, depth of the calls made); None: not remembering
+        self.memo: dict[tuple[Any, ...], tuple[Any, int, int]] | None = None
+        self.memo_limits: Limits | None = None  # the limits what is remembered was found under
+
+    def remember(self) -> None:
+        """The names this function reads are final from now on: remember its results."""
+        self.memo = {}
 
     def call(self, budget: Budget, values: list[Any], keywords: dict[str, Any]) -> Any:
         bound = dict(zip(self.args, values))
@@ -207,21 +274,64 @@ class SpecFunction:
         if len(values) > len(self.args) or len(bound) != len(self.args):
             raise ExpressionError(f"{self.name}() takes {len(self.args)} argument(s), got "
                                   f"{len(values) + len(keywords)}")
-        if budget.calls >= budget.limits.max_call_depth:
-            raise BudgetExceeded(f"spec functions call each other more than "
-                                 f"{budget.limits.max_call_depth} deep (the limit "
-                                 "CNNCOST_MAX_CALL_DEPTH)")
+        limit = budget.limits.max_call_depth
+        if budget.calls >= limit:
+            raise BudgetExceeded(f"spec functions call each other more than {limit} deep (the "
+                                 "limit CNNCOST_MAX_CALL_DEPTH)")
+        memo = self.memo
+        if memo is not None and budget.limits is not self.memo_limits:
+            if budget.limits != self.memo_limits:
+                memo.clear()
+            self.memo_limits = budget.limits
+        args_key = _call_key(bound) if memo is not None else None
+        if args_key is not None and memo is not None and args_key in memo:
+            value, spent, depth = memo[args_key]
+            if budget.steps >= spent and budget.total >= spent and budget.calls + depth <= limit:
+                budget.steps -= spent
+                budget.total -= spent
+                budget.deepest = max(budget.deepest, budget.calls + depth)
+                return value
+        start, outer, deepest = budget.total, budget.calls, budget.deepest
         budget.calls += 1
+        budget.deepest = budget.calls
         try:
-            parse(self.expr, budget.limits)
-            code, steps = _compiled(self.expr)
+            code, steps = compiled(self.expr, budget.limits)
             budget.spend(steps)
-            return code(Evaluator({**self.names, **bound}, self.functions, budget))
+            value = code(Evaluator(Frame(bound, self.names), self.functions, budget))
         finally:
             budget.calls -= 1
+            depth = budget.deepest - outer
+            budget.deepest = max(deepest, budget.deepest)
+        if args_key is not None and memo is not None and (
+                value is None or type(value) in (int, float, bool)
+                or (type(value) is str and len(value) <= _MEMO_TEXT)):
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[args_key] = (value, start - budget.total, depth)
+        return value
 
     def __call__(self, *values: Any, **keywords: Any) -> Any:
         return self.call(Budget(), list(values), keywords)
+
+
+_MEMO_SIZE = 16_384  # remembered calls of one spec function
+_MEMO_TEXT = 256  # the longest text result remembered
+
+
+def _call_key(bound: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Arguments as a key that tells ``1``, ``1.0`` and ``True`` apart, and ``0.0`` from
+    ``-0.0`` (``str`` tells them apart); None for a list or a mapping (such a call is not
+    remembered)."""
+    key: list[tuple[Any, ...]] = []
+    for name, value in bound.items():
+        kind = type(value)
+        if kind is float:
+            key.append((name, kind, value, math.copysign(1.0, value)))
+        elif value is None or kind in (int, bool, str):
+            key.append((name, kind, value))
+        else:
+            return None
+    return tuple(key)
 
 
 class Evaluator:
@@ -244,8 +354,7 @@ class Evaluator:
                 names the expression).
         """
         budget = self.budget
-        parse(text, budget.limits)
-        code, steps = _compiled(text)
+        code, steps = compiled(text, budget.limits)
         if budget.calls == 0:
             budget.steps = budget.limits.max_expression_steps
         try:

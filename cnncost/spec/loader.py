@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from cnncost.errors import FileAccessError, Location, Problem, SpecError, excerpt
 from cnncost.limits import Limits, current, holding
-from cnncost.ops.registry import all_ops, canonical_name
+from cnncost.ops.registry import all_ops, canonical_name, registered
 from cnncost.spec import model as m
 from cnncost.spec.yamlsource import SourceMap, decode, load_yaml
 
@@ -207,16 +207,48 @@ def load_spec(path: str | Path, *, allow_imports: Sequence[str | Path] = ()) -> 
         return _load(Path(path), limits, allow_imports)
 
 
+#: Files parsed and validated, by file name, text, limits, model and operators registered: a
+#: cache, never a source of truth (every file is still read, and a file whose text changed is
+#: parsed again). The zoo's specs import the same block files; an analysis from a path in a
+#: loop reads the same spec. Bounded in entries and in the text it holds.
+_PARSED: dict[tuple[Any, ...], tuple[Any, SourceMap, tuple[Problem, ...], Any,
+                                     tuple[Problem, ...]]] = {}
+_PARSED_SIZE = 128
+_PARSED_TEXT = 1 << 18  # longer files are parsed every time
+
+
+def _parsed(file: str, text: str, limits: Limits, model: type[BaseModel]
+            ) -> tuple[Any, SourceMap, tuple[Problem, ...], Any, tuple[Problem, ...]]:
+    """``load_yaml`` of ``text``, and ``model`` validated on its data where it has no YAML
+    problems: (data, source map, YAML problems, validated model or None, validation problems).
+    The data, the map and the model are shared by every load of the same text: read them only
+    (the models are frozen)."""
+    key = (file, text, limits, model, registered()) if len(text) <= _PARSED_TEXT else None
+    hit = _PARSED.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    data, smap, yaml_problems = load_yaml(text, file, limits)
+    problems: list[Problem] = []
+    validated = None if yaml_problems else _validate(model, data, smap, problems)
+    found = (data, smap, tuple(yaml_problems), validated, tuple(problems))
+    if key is not None:
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found
+
+
 def _load(file: Path, limits: Limits, allow_imports: Sequence[str | Path]) -> LoadedSpec:
     text = read_text(file, limits)
     problems: list[Problem] = []
-    data, smap, yaml_problems = load_yaml(text, str(file), limits)
+    data, smap, yaml_problems, spec, spec_problems = _parsed(str(file), text, limits,
+                                                             m.ModelSpec)
     if yaml_problems:
-        raise SpecError(yaml_problems)
+        raise SpecError(list(yaml_problems))
     if not isinstance(data, dict):
         raise SpecError([Problem("schema", "a spec is a mapping with at least name, input and "
                                  "layers", Location(str(file), 1, 1))])
-    spec = _validate(m.ModelSpec, data, smap, problems)
+    problems.extend(spec_problems)
     imports = _Imports(import_roots(file, allow_imports), limits, {file.resolve()}, problems)
     imports.load(data.get("imports"), file, smap, 0)
     blocks, functions = imports.blocks, imports.functions
@@ -261,8 +293,8 @@ class _Imports:
                 return
             self.seen.add(target)
             try:
-                bdata, bmap, bproblems = load_yaml(read_text(target, self.limits), str(target),
-                                                   self.limits)
+                _, bmap, bproblems, bfile, invalid = _parsed(
+                    str(target), read_text(target, self.limits), self.limits, m.BlockFile)
             except FileAccessError as err:
                 self.problems.append(Problem("file", str(err), where))
                 continue
@@ -272,7 +304,7 @@ class _Imports:
             self.problems.extend(bproblems)
             if bproblems:
                 continue
-            bfile = _validate(m.BlockFile, bdata, bmap, self.problems)
+            self.problems.extend(invalid)
             if bfile is None:
                 continue
             self.load(bfile.imports, target, bmap, depth + 1)

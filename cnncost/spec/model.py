@@ -98,6 +98,13 @@ def op_model(op_name: str) -> type[Common]:
     return create_model(f"{op_name}_args", __base__=Common, __doc__=opdef.doc, **fields)
 
 
+@cache
+def empty_args(op_name: str) -> Common:
+    """The arguments of an operator item that gives none (``- relu``): one shared instance per
+    operator (models are frozen), not a validation per layer."""
+    return op_model(op_name)()
+
+
 class BlockCall(Common):
     """Arguments of a block call: the block's declared args (checked at expansion)."""
 

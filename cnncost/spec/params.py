@@ -76,6 +76,9 @@ def resolve_params(loaded: LoadedSpec, variant: str | None = None,
                                             smap.locate(("let", key))))
     if problems:
         raise SpecError(problems)
+    for function in functions.values():  # the names they read are final now
+        if isinstance(function, SpecFunction):
+            function.remember()
     return Bindings(chosen, params, names, functions)
 
 

@@ -173,3 +173,62 @@ def test_long_and_deep_expressions() -> None:
         Evaluator({}).evaluate("1" * 2001)
     with pytest.raises(ExpressionError, match="nests more than 100 levels"):
         Evaluator({}).evaluate("-" * 150 + "1")
+
+
+def _remembering(name: str, args: list[str], expr: str, names: dict | None = None) -> dict:
+    functions: dict = {}
+    functions[name] = SpecFunction(name, args, expr, names or {}, functions)
+    functions[name].remember()
+    return functions
+
+
+def test_remembered_calls_spend_what_they_spent() -> None:
+    text = "fib(n - 1) + fib(n - 2) if n > 1 else n"
+    plain: dict = {}
+    plain["fib"] = SpecFunction("fib", ["n"], text, {}, plain)
+    remembered = _remembering("fib", ["n"], text)
+    for n in range(12):
+        spent = []
+        for functions in (plain, remembered):
+            budget = Budget()
+            assert Evaluator({}, functions, budget).evaluate(f"fib({n})") == \
+                [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89][n]
+            spent.append(budget.total)
+        assert spent[0] == spent[1]
+    # fib(30) spends millions of steps: refused, remembered or not
+    with pytest.raises(BudgetExceeded, match="more than 100,000 evaluation steps"):
+        Evaluator({}, remembered).evaluate("fib(30)")
+    with limits.using(max_expression_steps=10**9, max_total_steps=200_000), \
+            pytest.raises(BudgetExceeded, match="200,000 evaluation steps in all"):
+        Evaluator({}, remembered).evaluate("fib(25)")
+
+
+def test_remembered_calls_keep_the_call_depth_bound() -> None:
+    functions = _remembering("down", ["n"], "0 if n == 0 else down(n - 1) + 1")
+    assert Evaluator({}, functions).evaluate("down(60)") == 60  # remembered: 61 calls deep
+    with pytest.raises(BudgetExceeded, match="call each other more than 100 deep"):
+        Evaluator({}, functions).evaluate("down(60) + down(0) + down(100)")
+    functions["via"] = SpecFunction("via", ["n", "k"], "down(n) if k == 0 else via(n, k - 1)",
+                                    {}, functions)
+    functions["via"].remember()
+    # down(60) remembered as 61 deep: under 45 more calls it goes past 100
+    assert Evaluator({}, functions).evaluate("via(60, 30)") == 60
+    with pytest.raises(BudgetExceeded, match="call each other more than 100 deep"):
+        Evaluator({}, functions).evaluate("via(60, 45)")
+
+
+def test_remembered_calls_tell_arguments_apart() -> None:
+    functions = _remembering("show", ["x"], "str(x)")
+    ev = Evaluator({}, functions)
+    assert [ev.evaluate(f"show({x})") for x in ("0.0", "-0.0", "0", "False", "None", "'0'")] \
+        == ["0.0", "-0.0", "0", "False", "None", "0"]
+    assert ev.evaluate("show(1) + show(1.0) + show(True)") == "11.0True"
+
+
+def test_remembered_calls_follow_the_limits() -> None:
+    functions = _remembering("f", ["n"], "n + " + " + ".join(["1"] * 60))
+    assert Evaluator({}, functions).evaluate("f(1)") == 61
+    with limits.using(max_expression_chars=100), \
+            pytest.raises(ExpressionError, match="at most 100"):
+        Evaluator({}, functions).evaluate("f(1)")
+    assert Evaluator({}, functions).evaluate("f(1)") == 61

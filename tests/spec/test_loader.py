@@ -101,3 +101,28 @@ def test_an_unreadable_import_is_a_problem_at_the_import(tmp_path: Path) -> None
         api.load(spec)
     problem = next(p for p in info.value.problems if "larger than 1,000 bytes" in p.message)
     assert problem.location.file.endswith("big.yaml")
+
+
+def test_a_file_loaded_again_is_read_again(tmp_path: Path) -> None:
+    """Parsed files are remembered by their text: a changed file (or imported file) is what the
+    next load sees, and a problem is reported at every load."""
+    (tmp_path / "blocks").mkdir()
+    block = tmp_path / "blocks/a.yaml"
+    block.write_text("blocks:\n  outer:\n    layers: [{conv2d: {out: 2, kernel: 1}}]\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: t\nimports: [blocks/a.yaml]\n"
+                    "input: {channels: 3, height: 4, width: 4}\nlayers: [outer]\n")
+    for _ in range(2):
+        assert api.analyze(spec).totals.params_trainable == 8
+    block.write_text("blocks:\n  outer:\n    layers: [{conv2d: {out: 4, kernel: 1}}]\n")
+    assert api.analyze(spec).totals.params_trainable == 16
+    spec.write_text(spec.read_text().replace("channels: 3", "channels: 1"))
+    assert api.analyze(spec).totals.params_trainable == 8
+    block.write_text("blocks:\n  outer:\n    layers:\n      - rleu\n")
+    for _ in range(2):
+        with pytest.raises(SpecError, match="rleu"):
+            api.load(spec)
+    spec.write_text("- not a mapping\n")
+    for _ in range(2):
+        with pytest.raises(SpecError, match="a spec is a mapping"):
+            api.load(spec)
