@@ -66,10 +66,10 @@ def test_the_corpus_covers_every_class() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_api_gets_the_located_problem_in_bounded_time_and_memory(path: Path) -> None:
     want = expectation(path)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: a shared machine's load does not count
     report, problems = analyze(path)
-    seconds = time.perf_counter() - t0
-    assert seconds < SECONDS, f"{path.name} took {seconds:.2f} s"
+    seconds = time.process_time() - t0
+    assert seconds < SECONDS, f"{path.name} took {seconds:.2f} CPU seconds"
     tracemalloc.start()  # again, for memory only: tracemalloc slows allocation down a lot
     analyze(path)
     peak = tracemalloc.get_traced_memory()[1]
