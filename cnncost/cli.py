@@ -363,7 +363,8 @@ def diff(
         if memories:
             from cnncost.report.memory import render_memory_diff
 
-            parts.append(render_memory_diff(*memories, (label_a, label_b), exact=exact))
+            mem_a, mem_b = memories
+            parts.append(render_memory_diff(mem_a, mem_b, (label_a, label_b), exact=exact))
         _emit_rich(Group(*parts), output, width)
         return
     if fmt == "json" and memories:

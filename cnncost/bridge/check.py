@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from cnncost import api
 from cnncost.bridge import require_torch
 from cnncost.bridge.render import check_to_json, render_check
-from cnncost.bridge.result import CheckReport, Comparison, LayerCheck, NotCounted
+from cnncost.bridge.result import CheckReport, Comparison, LayerCheck, MemoryRun, NotCounted
 from cnncost.cost.engine import ReportMeta, analyze_graph
 from cnncost.cost.result import CostReport
 from cnncost.errors import UsageError
@@ -153,7 +153,7 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         Comparison("fvcore_macs", fv.totals.macs, fvcore_total),
         Comparison("torch_flops", tv.totals.flops, sum(v for _, v in torch_ops)),
     )
-    runs = ()
+    runs: tuple[MemoryRun, ...] = ()
     if memory:
         from cnncost.bridge.memcheck import memory_runs
 

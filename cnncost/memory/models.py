@@ -357,8 +357,8 @@ def _simple_model(graph: LayerGraph, config: MemoryConfig) -> MemoryReport:
         if name in outputs or config.model == "sum":
             last[name] = len(order)
     frees: dict[int, list[str]] = {}
-    for name, step in last.items():
-        frees.setdefault(step, []).append(name)
+    for name, at in last.items():
+        frees.setdefault(at, []).append(name)
     values: dict[str, Val] = {}
     start = sim.live
     for i, name in enumerate(order):

@@ -147,7 +147,7 @@ def activation_memory(p: Prog, name: str, x: Val, inplace: bool = False) -> Val:
                 grad=backward)
 
 
-def _memory(name: str):  # type: ignore[no-untyped-def]
+def _memory(name: str):
     def rule(p: Prog) -> Val:
         return activation_memory(p, name, p.inputs[0], bool(p.ctx.attrs.get("inplace", False)))
     return rule

@@ -46,7 +46,7 @@ def _native_pads(ctx: OpContext) -> tuple[int, int] | None:
     if ctx.attrs["padding"] == "same":
         return None
     window = Window.from_attrs(ctx.attrs)
-    top, bottom, left, right = window.pads(ctx.in_shape[1:])
+    top, bottom, left, right = window.pads((ctx.in_shape[1], ctx.in_shape[2]))
     kh, kw = window.kernel
     if top == bottom and left == right and 2 * top <= kh and 2 * left <= kw:
         return top, left
@@ -68,7 +68,7 @@ def _avg_pool(p: Prog, x: Val, out_numel: int) -> Val:
                 grad=grads_like(0, label="avg_pool2d_backward"))
 
 
-def _window_memory(kind: str):  # type: ignore[no-untyped-def]
+def _window_memory(kind: str):
     def rule(p: Prog) -> Val:
         x = p.inputs[0]
         if _native_pads(p.ctx) is not None:
@@ -135,7 +135,7 @@ def _mean_grad(b: Back) -> None:
     b.give(0, b.like(0, "div"))
 
 
-def _global_memory(kind: str):  # type: ignore[no-untyped-def]
+def _global_memory(kind: str):
     def rule(p: Prog) -> Val:
         x = p.inputs[0]
         n = p.numel((p.ctx.in_shape[0],))
