@@ -100,6 +100,7 @@ class ModelImportError(CnncostError):
 
     def __init__(self, message: str, unknown: tuple[str, ...] = ()) -> None:
         self.unknown = unknown
+        self.text: str | None = None  # the spec as written, when it was written
         super().__init__(message)
 
 

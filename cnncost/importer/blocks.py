@@ -261,9 +261,11 @@ class _Template:
                 while k < min(len(common), len(parts)) and common[k] == parts[k]:
                     k += 1
                 common = common[:k]
-            label = ".".join(common) if common else names[0]
-            if len(positions) == 1 and self.cluster.base[positions[0]].key == "add":
-                label = "residual"
+            label = ".".join(common)
+            first = self.cluster.base[positions[0]]
+            if not label or label.replace(".", "").isdigit():
+                label = first.key
+            label = "residual" if len(positions) == 1 and first.key == "add" else f"with_{label}"
             arg = _Arg("flag", label, list(vector), False, flag=True)
             self.args.append(arg)
             for p in positions:
@@ -317,7 +319,20 @@ def _template_value(value: Any) -> Any:
     return Expr(value.text(), None) if isinstance(value, _Use) else value
 
 
-def define(cluster: _Cluster, name: str, channel_args: dict[str, frozenset[str]]) -> BlockDef:
+def _resolvable(slot: Slot, cluster: _Cluster, optional: bool) -> Slot:
+    """An optional item's inputs must name something even where the item does not exist (a
+    spec resolves references before it decides ``when``): the block's input closes the list."""
+    last = slot[-1]
+    if optional and isinstance(last, NodeRef):
+        owner = _owner(cluster.base, last.name)
+        everywhere = owner is not None and all(owner in by_pos for _, by_pos in cluster.members)
+        if not everywhere:
+            return (*slot, InputRef(0))
+    return slot
+
+
+def define(cluster: _Cluster, name: str, channel_args: dict[str, frozenset[str]],
+           known: dict[str, BlockDef]) -> BlockDef:
     """The block of a cluster; sets each instance's ``block`` and ``args``."""
     template = _Template(cluster, channel_args)
     template.run()
@@ -328,14 +343,17 @@ def define(cluster: _Cluster, name: str, channel_args: dict[str, frozenset[str]]
     items = []
     for p, base in enumerate(cluster.base):
         attrs = {key: _template_value(v) for (q, key), v in template.values.items() if q == p}
-        slots: list[Slot] = [tuple(cluster.alts[(p, s)]) for s in range(len(base.slots))]
         flag = flags.get(p)
+        slots: list[Slot] = [_resolvable(tuple(cluster.alts[(p, s)]), cluster, flag is not None)
+                             for s in range(len(base.slots))]
         item = Item(base.kind, base.name, base.key, attrs if base.kind == "op" else {},
                     slots, base.output, base.index, base.in_channels,
                     when=flag.name if flag else None, nodes=base.nodes)
         if base.kind == "call":
+            child = known[base.key].args
             item.all_args = attrs
-            item.attrs = attrs
+            item.attrs = {k: v for k, v in attrs.items()
+                          if isinstance(v, Expr) or k not in child or child[k] != v}
         items.append(item)
     args: dict[str, Any] = {}
     if template.uses_c_in:
@@ -352,13 +370,15 @@ def define(cluster: _Cluster, name: str, channel_args: dict[str, frozenset[str]]
 
 
 def make_blocks(instances: list[Instance], taken: set[str],
-                channel_args: dict[str, frozenset[str]]) -> list[BlockDef]:
+                channel_args: dict[str, frozenset[str]],
+                previous: list[BlockDef]) -> list[BlockDef]:
     """Blocks for the instances that have a twin (their ``block`` is set); the others stay
     single (``block`` None) and are written inline."""
     by_class: dict[str, dict[tuple[Any, ...], list[Instance]]] = {}
     for inst in instances:
         by_class.setdefault(inst.cls, {}).setdefault(inst.signature, []).append(inst)
     blocks = []
+    known = {b.name: b for b in previous}
     for cls, structures in by_class.items():
         ordered = sorted(structures.values(), key=lambda m: (-len(m[0].items), -len(m)))
         clusters: list[_Cluster] = []
@@ -367,7 +387,8 @@ def make_blocks(instances: list[Instance], taken: set[str],
                 clusters.append(_Cluster(members))
         for cluster in clusters:
             if len(cluster.members) >= 2:
-                block = define(cluster, block_name(cls, taken), channel_args)
+                block = define(cluster, block_name(cls, taken), channel_args, known)
                 blocks.append(block)
+                known[block.name] = block
                 channel_args[block.name] = block.channel_args
     return blocks

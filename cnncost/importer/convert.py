@@ -114,9 +114,9 @@ class Converter:
                 self.values[node.name] = node.value  # sizes, shape arithmetic, None
             else:
                 self._call(node, module_names.get(node.name))
-        kept = self._prune([n for _, n in outputs])
+        self._prune([n for _, n in outputs])
         self._rename_single_calls()
-        graph = ImportedGraph(self.name, self.input_shape, kept,
+        graph = ImportedGraph(self.name, self.input_shape, self.layers,
                               tuple(n for _, n in outputs),
                               tuple(k for k, _ in outputs if k), self.unknown, self.notes)
         return graph
@@ -200,7 +200,6 @@ class Converter:
         label = (target.rsplit(".", 1)[-1] if node.kind != "call_module"
                  else "module").strip("_") or "op"
         base = module_name or self.namer.take(f"{scope}.{label}" if scope else label)
-        self.unknown.append(UnknownOp(target, reason, node.name, node.origin, base))
         inputs = tuple(v.node for v in Call("", "", self._value(node.args),
                                             self._value(node.kwargs), None).tensors()
                        if not v.param and v.node)
@@ -212,6 +211,8 @@ class Converter:
             self.layers.append(Layer(name, "unknown", {"torch": target, "why": reason}, inputs,
                                      shape, node.scopes, node.origin))
             values.append(Value(name, shape))
+        self.unknown.append(UnknownOp(target, reason, node.name, node.origin,
+                                      values[0].node if values else None))
         self.values[node.name] = _rebuild(node.value, iter(values))
 
     def _outputs(self, value: Any) -> list[tuple[str, str]]:

@@ -60,19 +60,33 @@ def yaml_value(value: Any) -> str:
 
 
 def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
-    """``{k: v, ...}``, wrapped after ``WIDTH`` columns (continuations aligned after ``{``)."""
-    parts = [f"{yaml_value(k)}: {yaml_value(v)}" for k, v in mapping.items()]
-    lines, line = [], "{"
-    for k, part in enumerate(parts):
-        piece = part + ("}" if k == len(parts) - 1 else ",")
-        if len(line) > 1 and indent + len(line) + 1 + len(piece) > WIDTH:
+    """``{k: v, ...}`` whose ``{`` is at column ``indent``, wrapped after ``WIDTH`` columns:
+    continuations align after the ``{``; a nested mapping too long for its line wraps the
+    same way after its own ``{``."""
+    items = list(mapping.items())
+    if not items:
+        return "{}"
+    lines: list[str] = []
+    line, offset = "{", indent
+    for k, (key, value) in enumerate(items):
+        end = "}" if k == len(items) - 1 else ","
+        head = f"{yaml_value(key)}: "
+        single = head + yaml_value(value) + end
+        sep = "" if line.endswith("{") else " "
+        if not line.endswith("{") and offset + len(line) + 1 + len(single) > WIDTH:
             lines.append(line)
-            line = " " * (indent + 1) + piece
-            indent = 0
+            line, offset, sep = " " * (indent + 1), 0, ""
+        column = offset + len(line) + len(sep)
+        if column + len(single) > WIDTH and isinstance(value, Mapping):
+            nested = flow(value, column + len(head)).split("\n")
+            line += sep + head + nested[0]
+            if len(nested) > 1:
+                lines.append(line)
+                lines += nested[1:-1]
+                line, offset = nested[-1], 0
+            line += end
         else:
-            line = line + ("" if line.endswith("{") else " ") + piece
-    if not parts:
-        line = "{}"
+            line += sep + single
     lines.append(line)
     return "\n".join(lines)
 

@@ -33,10 +33,12 @@ class Origin:
 
 @dataclass(frozen=True)
 class Expr:
-    """An attribute written as a spec expression; ``value`` is what it evaluates to here."""
+    """An attribute written as a spec expression; ``value`` is what it evaluates to here.
+    Two are equal when their texts are (``in_channels`` is one expression, whatever each
+    layer's input has)."""
 
     text: str
-    value: Any
+    value: Any = field(compare=False)
 
     def __str__(self) -> str:
         return self.text

@@ -141,8 +141,10 @@ def write_checked(graph: Any, meta: Any, ref: str) -> tuple[str, Any, list[str]]
                 notes.append(f"{len(inplace)} layer(s) written out of place (their input is "
                              f"still needed): {', '.join(sorted(inplace)[:5])}")
                 continue
-            raise ModelImportError(f"the spec written for {ref} is not valid (a bug of the "
-                                   f"importer; please report it):\n{err}") from None
+            failed = ModelImportError(f"the spec written for {ref} is not valid (a bug of the "
+                                      f"importer; please report it):\n{err}")
+            failed.text = text
+            raise failed from None
         break
     traced = {layer.name: tuple(layer.shape) for layer in graph.layers}
     if expanded != traced:

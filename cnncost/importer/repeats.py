@@ -1,5 +1,6 @@
 """Repeats: a run of calls of one block, named ``prefix.k``, ``prefix.k+1``... each reading the
-previous one's output, becomes one ``repeat`` item. Must not import torch.
+previous one's output, becomes one ``repeat`` item (three calls or more, or two alike: two calls
+that differ read better as two lines). Must not import torch.
 
 An argument the same in every iteration is written once; one that differs is an expression of
 the iteration index ``i``: ``i == 0`` (a flag of the first iteration only), ``2 if i == 0 else
@@ -62,8 +63,9 @@ def _repeat(run: list[Item], block: BlockDef) -> Item:
                 run[0].index, times=len(run), start=split[1], nodes=nodes)
 
 
-def compress(items: list[Item], blocks: dict[str, BlockDef]) -> list[Item]:
-    """``items`` with every run of two or more consecutive calls made a repeat."""
+def compress(items: list[Item], blocks: dict[str, BlockDef], alike: bool = False) -> list[Item]:
+    """``items`` with every run of consecutive calls made a repeat; with ``alike`` (a block's
+    own body), only runs whose calls all pass the same arguments."""
     out: list[Item] = []
     k = 0
     while k < len(items):
@@ -71,9 +73,11 @@ def compress(items: list[Item], blocks: dict[str, BlockDef]) -> list[Item]:
         if items[k].kind == "call" and items[k].when is None and split_index(items[k].name):
             while k + len(run) < len(items) and _follows(items[k + len(run)], run[-1], run):
                 run.append(items[k + len(run)])
-        if len(run) >= 2:
+        same = all(it.all_args == run[0].all_args for it in run)
+        if (len(run) >= 3 and not alike) or (len(run) >= 2 and same):
             out.append(_repeat(run, blocks[run[0].key]))
+            k += len(run)
         else:
             out.append(items[k])
-        k += len(run)
+            k += 1
     return out

@@ -171,10 +171,10 @@ class Structure:
             for scope in scopes:
                 scope.instance = self._instance(scope)
             self.blocks += make_blocks([s.instance for s in scopes if s.instance], taken,
-                                       channel_args)
+                                       channel_args, self.blocks)
         self.items = compress(self.items_of(self.root), {b.name: b for b in self.blocks})
         for block in self.blocks:
-            block.items = compress(block.items, {b.name: b for b in self.blocks})
+            block.items = compress(block.items, {b.name: b for b in self.blocks}, alike=True)
         return self
 
 
