@@ -101,6 +101,7 @@ class ModelImportError(CnncostError):
     def __init__(self, message: str, unknown: tuple[str, ...] = ()) -> None:
         self.unknown = unknown
         self.text: str | None = None  # the spec as written, when it was written
+        self.reasons: tuple[str, ...] = ()  # the kinds of reason, without particulars
         super().__init__(message)
 
 

@@ -225,6 +225,10 @@ class _Template:
         present = [v for v in values if v is not ABSENT]
         if all(v == present[0] for v in present):
             return present[0]
+        # an expression read where it is written (in_channels) cannot become an argument,
+        # which the caller evaluates: its value goes instead
+        values = [v.value if isinstance(v, Expr) and v.value is not None else v
+                  for v in values]
         if channels:
             rel = _relation(values, self.c_in)
             if rel is not None:

@@ -57,12 +57,13 @@ def run_against(spec: str | Path, model: str, *, args: list[str] | None = None
         SpecError: the spec is invalid.
     """
     _quiet()
-    from cnncost import api
     from cnncost.bridge import require_torch
+
+    require_torch()
+    from cnncost import api
     from cnncost.importer.roundtrip import against
     from cnncost.importer.source import load_model
 
-    require_torch()
     graph, _ = api.build_graph(spec)
     if len(graph.input_names) != 1:
         raise UsageError("--against compares specs of one input")

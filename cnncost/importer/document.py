@@ -4,12 +4,14 @@ Must not import torch.
 ``spec_text(graph, meta)`` runs the structure pass and writes the spec. The network's
 parameters stay parameters: the input's height and width are ``resolution`` (``height`` and
 ``width`` when they differ) and the layers that produce the output's channels (the classifier)
-read ``num_classes``. Per-operator defaults are the most common value of each attribute where
-it differs from the operator's own default, so that items say only what is particular to them.
+read ``num_classes``. Per-operator defaults are the most common value of each flag-like
+attribute (``bias``, ``inplace``, ``epsilon``; never a size) where it differs from the operator's
+own default, so that items say only what is particular to them.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,9 @@ from cnncost.importer.ir import Expr, ImportedGraph, Layer
 from cnncost.importer.items import Item
 from cnncost.importer.structure import Structure, structure
 from cnncost.ops.registry import get_op
+
+#: Attribute kinds a spec-wide default may set (flags, epsilons, modes): never a size.
+_DEFAULTABLE = frozenset({"bool", "float", "choice", "str", "act"})
 
 #: Operators whose ``out`` is a channel count a classifier sets.
 _WEIGHTED = ("conv2d", "linear")
@@ -88,7 +93,8 @@ def _defaults(items: list[Item]) -> dict[str, dict[str, Any]]:
     for (op, key), counter in counts.items():
         text, n = counter.most_common(1)[0]
         value = values[text]
-        if get_op(op).attrs[key].required:  # out, kernel: what the layer is, said each time
+        attr = get_op(op).attrs[key]
+        if attr.required or attr.kind not in _DEFAULTABLE:  # geometry is said each time
             continue
         if n >= 2 and repr(_op_default(op, key)) != text:
             out.setdefault(op, {})[key] = value
@@ -108,6 +114,17 @@ def _input_lines(graph: ImportedGraph) -> tuple[dict[str, Any], str]:
         return ({"height": shape[1], "width": shape[2]},
                 f"input: {{channels: {shape[0]}, height: height, width: width}}")
     return {}, f"input: {{shape: {yaml_value(list(shape))}}}"
+
+
+def _text(key: str, text: str, indent: int) -> list[str]:
+    """``key: text``, as a folded scalar wrapped at 100 columns when it is longer."""
+    pad = " " * indent
+    line = f"{pad}{key}: {yaml_value(text)}"
+    if len(line) <= 100:
+        return [line]
+    return [f"{pad}{key}: >-", *textwrap.wrap(text, 100 - indent - 2, initial_indent=pad + "  ",
+                                              subsequent_indent=pad + "  ",
+                                              break_long_words=False, break_on_hyphens=False)]
 
 
 def _block_lines(block: BlockDef, defaults: dict[str, dict[str, Any]]) -> list[str]:
@@ -131,9 +148,11 @@ def spec_text(graph: ImportedGraph, meta: SpecMeta) -> tuple[str, Structure]:
     if classes is not None:
         params["num_classes"] = classes
     lines = [*(f"# {h}" for h in meta.header), f"name: {yaml_value(meta.name)}",
-             f"title: {yaml_value(meta.title)}", f"description: {yaml_value(meta.description)}"]
+             f"title: {yaml_value(meta.title)}", *_text("description", meta.description, 0)]
     if meta.sources:
-        lines.append("sources: " + flow(meta.sources, 9))
+        lines.append("sources:")
+        for key, value in meta.sources.items():
+            lines += _text(key, value, 2)
     lines.append("params: " + flow(params, 8))
     lines.append(input_line)
     if defaults:

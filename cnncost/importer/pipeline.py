@@ -10,6 +10,7 @@ against torch and fvcore is ``cnncost.importer.roundtrip``.
 from __future__ import annotations
 
 import importlib
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    model: Any = field(default=None, repr=False)  # the LoadedModel (the round trip reuses it)
 
     @property
     def lines(self) -> int:
@@ -90,10 +92,19 @@ def _unknown_error(ref: str, unknown: list[Any]) -> ModelImportError:
     lines = [u.format() for u in unknown]
     shown = lines[:20] + ([f"... and {len(lines) - 20} more"] if len(lines) > 20 else [])
     kinds = sorted({u.target for u in unknown})
-    return ModelImportError(
+    err = ModelImportError(
         f"cannot import {ref}: {len(unknown)} operation(s) cnncost has no operator for "
         f"({', '.join(kinds)}):\n  " + "\n  ".join(shown)
         + "\n(--allow-unknown writes the spec with them marked UNSUPPORTED)", tuple(lines))
+    err.reasons = tuple(sorted({reason_kind(u.reason) for u in unknown}))
+    return err
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its particulars (shapes, sizes): what the catalogue groups by."""
+    head = reason.split(":")[0]
+    head = re.sub(r"\[[^\]]*\]|\([^)]*\d[^)]*\)|-?\d+(\.\d+)?", "", head)
+    return re.sub(r"\s+", " ", head).strip(" ,")
 
 
 def _expanded(text: str) -> dict[str, tuple[int, ...]]:
@@ -170,17 +181,17 @@ def import_model(ref: str, *, args: dict[str, Any] | None = None,
             fx node and source line), unless ``allow_unknown``.
     """
     from cnncost.bridge import require_torch
+
+    require_torch()
+    from cnncost.importer.calls import Unsupported
     from cnncost.importer.convert import convert
     from cnncost.importer.figures import measure
     from cnncost.importer.source import load_model
 
-    require_torch()
     start = time.perf_counter()
     loaded = load_model(ref, args)
     shape = input_shape or loaded.input_shape
     nodes, tracer, notes = trace(loaded.model, shape)
-    from cnncost.importer.calls import Unsupported
-
     try:
         graph = convert(nodes, loaded.model, loaded.name, 2)
     except Unsupported as err:
@@ -202,7 +213,7 @@ def import_model(ref: str, *, args: dict[str, Any] | None = None,
                      + ", ".join(f"{m} ({n:,})" for m, n in figures.unused))
     return ImportResult(text, loaded.ref, meta.name, shape, tracer, len(graph.layers),
                         len(built.blocks), figures.params_trainable, figures.flops, notes,
-                        [u.format() for u in graph.unknown], time.perf_counter() - start)
+                        [u.format() for u in graph.unknown], time.perf_counter() - start, loaded)
 
 
 def _meta(loaded: Any, shape: tuple[int, ...], tracer: str, figures: Any,
@@ -214,22 +225,21 @@ def _meta(loaded: Any, shape: tuple[int, ...], tracer: str, figures: Any,
     source = f"{loaded.builder}, traced with {tracer} at input {size}"
     documented = [
         {"metric": "params_trainable", "value": figures.params_trainable,
-         "source": f"{loaded.ref}: parameters() of the modules its forward calls"},
+         "source": f"{loaded.ref}, parameters()"},
         {"metric": "params_non_trainable", "value": figures.params_non_trainable,
-         "source": f"{loaded.ref}: buffers (num_batches_tracked excluded)"},
+         "source": f"{loaded.ref}, buffers without num_batches_tracked"},
         {"metric": "flops", "value": figures.flops, "convention": "torchvision",
-         "source": f"{loaded.ref}: torch.utils.flop_counter.FlopCounterMode at input "
-                   f"1x{size}"},
+         "source": f"{loaded.ref}, FlopCounterMode at 1x{size}"},
     ]
     if figures.unused:
-        documented[0]["note"] = ("without the parameters of modules the forward never calls: "
-                                 + ", ".join(f"{m} ({n:,})" for m, n in figures.unused))
+        documented[0]["source"] += (", without modules the forward never calls: "
+                                    + ", ".join(f"{m} ({n:,})" for m, n in figures.unused))
     return SpecMeta(
         name=name or loaded.name,
         title=f"{loaded.ref}, imported",
-        description=(f"Imported from {loaded.ref} by cnncost import ({versions}); node names "
-                     "are the model's module names, so cnncost check --against compares it "
-                     "with the original module by module."),
+        description=(f"Imported from {loaded.ref} by cnncost import ({versions}), traced at "
+                     f"{size}. Node names are the model's module names: cnncost check SPEC "
+                     f"--against {loaded.ref} compares the two module by module."),
         sources={"model": source},
         documented=documented,
         header=[f"cnncost import {loaded.ref} --input {size}"])

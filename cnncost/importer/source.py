@@ -100,22 +100,32 @@ def _torchvision(name: str, kwargs: dict[str, Any]) -> LoadedModel:
     except Exception as err:  # noqa: BLE001 - the builder's own error, reported
         raise _raised(f"torchvision.models.get_model({name!r}, ...)", err) from None
     shown = ", ".join(f"{k}={v!r}" for k, v in built.items())
+    size = getattr(model, "image_size", None)
+    shape = (3, size, size) if isinstance(size, int) else _torchvision_input(name)
     return LoadedModel(model, f"torchvision:{name}", name, f"torchvision.models.{name}({shown})",
-                       _torchvision_input(name), "torchvision", _versions("torch", "torchvision"))
+                       shape, "torchvision", _versions("torch", "torchvision"))
 
 
 def _torchvision_input(name: str) -> tuple[int, ...]:
+    """The crop of the model's IMAGENET1K_V1 weights, else the smallest of its weights'."""
     import torchvision
 
     try:
-        weights = torchvision.models.get_model_weights(name).DEFAULT
-        keywords = getattr(weights.transforms, "keywords", {})
-    except (ValueError, KeyError, AttributeError):
+        weights = list(torchvision.models.get_model_weights(name))
+    except (ValueError, KeyError):
         return DEFAULT_INPUT
-    size = keywords.get("crop_size") or keywords.get("resize_size")
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    return (3, int(size), int(size)) if size else DEFAULT_INPUT
+    sizes = {}
+    for w in weights:
+        keywords = getattr(w.transforms, "keywords", {})
+        size = keywords.get("crop_size") or keywords.get("resize_size")
+        if isinstance(size, (list, tuple)):
+            size = size[0]
+        if isinstance(size, int):
+            sizes[w.name] = size
+    if not sizes:
+        return DEFAULT_INPUT
+    size = sizes.get("IMAGENET1K_V1", min(sizes.values()))
+    return (3, size, size)
 
 
 def _timm(name: str, kwargs: dict[str, Any]) -> LoadedModel:
@@ -149,7 +159,10 @@ def _callable(ref: str, target: str, kwargs: dict[str, Any]) -> LoadedModel:
             raise FileAccessError(f"{ref}: no file {where}" + (
                 "" if path.parent.is_dir() else f" (no folder {path.parent})"))
         file = str(path)
-        module_name = f"_cnncost_import_{abs(hash(str(path.resolve())))}"
+        module_name, k = path.stem, 1
+        while module_name in sys.modules:  # the file's stem, as its classes will be named
+            k += 1
+            module_name = f"{path.stem}_{k}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise FileAccessError(f"{ref}: cannot load {where} as Python")

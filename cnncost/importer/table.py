@@ -89,8 +89,8 @@ def conv2d_same_module(call: Call) -> list[Emit]:
 def linear_module(call: Call) -> list[Emit]:
     x, m = call.tensor(0), call.module
     if len(x.shape) != 1:
-        raise Unsupported(f"a linear layer on a {x.rank}-dimensional tensor (per-sample shape "
-                          f"{list(x.shape)}): cnncost's linear reads (N, features)")
+        raise Unsupported(f"a linear layer on a tensor of per-sample shape {list(x.shape)} "
+                          "(channels-last): cnncost's linear reads (N, features)")
     return [Emit("linear", {"out": m.out_features, "bias": m.bias is not None}, (x,))]
 
 

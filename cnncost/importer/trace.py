@@ -11,9 +11,11 @@ the same records by running the model eagerly, for models symbolic tracing canno
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -85,10 +87,9 @@ def record(value: Any, params: dict[int, str] | None = None) -> Any:
 
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in \S+\n\s*(?P<code>[^\n]*)')
-#: Frames of torch's own machinery, never the line that made a call.
-_MACHINERY = ("/torch/fx/", "/torch/nn/modules/module.py", "/torch/nn/modules/container.py",
-              "/torch/_", "/torch/utils/",
-              "/torch/overrides.py", "/cnncost/importer/", "<frozen ", "/torch/_jit_internal")
+#: Frames of torch itself (its tracer, nn.Module's call machinery, nn.Sequential, functional
+#: wrappers) and of the importer: never the line of the model that made a call.
+_MACHINERY = ("/torch/", "/cnncost/importer/", "<frozen ")
 
 
 def short_path(path: str) -> str:
@@ -96,7 +97,10 @@ def short_path(path: str) -> str:
     for marker in ("site-packages/", "dist-packages/"):
         if marker in path:
             return path.split(marker, 1)[1]
-    return path
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:  # not under the working directory
+        return path
 
 
 def origin_of(frames: Sequence[tuple[str, int, str]]) -> Origin | None:
@@ -199,12 +203,17 @@ def run_recorded(model: nn.Module, run: Callable[[torch.Tensor, dict[str, Any]],
 
     model.eval()
     seen: dict[str, Any] = {}
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = fake_log.level
+    fake_log.setLevel(logging.CRITICAL)  # a failure here is retried for real, not shown
     try:
         with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
             run(torch.empty(input_shape), seen)
         return seen
     except Exception:  # noqa: BLE001 - an operation without a fake kernel: run for real
         seen.clear()
+    finally:
+        fake_log.setLevel(level)
     try:
         with torch.no_grad():
             run(torch.randn(input_shape), seen)
