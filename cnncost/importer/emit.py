@@ -77,7 +77,16 @@ def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
             lines.append(line)
             line, offset, sep = " " * (indent + 1), 0, ""
         column = offset + len(line) + len(sep)
-        if column + len(single) > WIDTH and isinstance(value, Mapping):
+        if column + len(single) > WIDTH and isinstance(value, (str, Expr)) \
+                and yaml_value(value).startswith('"'):
+            folded = _fold(yaml_value(value), column + len(head), indent + 3)
+            line += sep + head + folded[0]
+            if len(folded) > 1:
+                lines.append(line)
+                lines += folded[1:-1]
+                line, offset = folded[-1], 0
+            line += end
+        elif column + len(single) > WIDTH and isinstance(value, Mapping):
             nested = flow(value, column + len(head)).split("\n")
             line += sep + head + nested[0]
             if len(nested) > 1:
@@ -89,6 +98,21 @@ def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
             line += sep + single
     lines.append(line)
     return "\n".join(lines)
+
+
+def _fold(quoted: str, column: int, indent: int) -> list[str]:
+    """A double-quoted scalar over several lines, broken after ``, `` (YAML folds each line
+    break inside the quotes into one space, which an expression reads as it reads ``, ``)."""
+    parts = quoted.split(", ")
+    lines, line, width = [], parts[0], WIDTH - column
+    for part in parts[1:]:
+        if len(line) + 1 + len(part) + 2 > width:
+            lines.append(line + ",")
+            line, width = " " * indent + part, WIDTH
+        else:
+            line += ", " + part
+    lines.append(line)
+    return lines
 
 
 def call_value(value: Any) -> Any:
