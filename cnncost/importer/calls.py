@@ -52,12 +52,16 @@ class Value:
 @dataclass(frozen=True)
 class Emit:
     """One cnncost layer a call becomes. ``suffix`` names a second layer of the same call
-    (``<name>_<suffix>``); the last Emit of a call is its output."""
+    (``<name>_<suffix>``); ``name`` gives the layer a full name of its own (a layer scale is
+    named after its parameter); the last Emit of a call is its output, unless the Emits carry
+    ``part``: then the call returns several tensors (``chunk``) and Emit ``part=k`` is the k-th."""
 
     op: str
     attrs: dict[str, Any]
     inputs: tuple[Value, ...]
     suffix: str | None = None
+    name: str | None = None
+    part: int | None = None
 
 
 def emitted(index: int, shape: tuple[int, ...]) -> Value:
@@ -122,6 +126,11 @@ class Call:
         if not isinstance(self.out, Value):
             raise Unsupported(f"{self.target} returns {type(self.out).__name__}, not one tensor")
         return self.out
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        """The per-sample shape of the model's input (an upsampling to it is ``resolution``)."""
+        return tuple(self.extra.get("input_shape", ()))
 
 
 def _values(items: Any) -> Iterator[Value]:

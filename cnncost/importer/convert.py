@@ -143,13 +143,18 @@ class Converter:
         else:
             target = f"Tensor.{node.target}"
             entry = table.METHODS.get(target)
+        args, kwargs = self._value(node.args), self._value(node.kwargs)
+        tensors = Call("", "", args, kwargs, None).tensors()
+        if module is None and tensors and all(t.param for t in tensors) \
+                and isinstance(node.value, TensorMeta):
+            # arithmetic on the model's parameters (a reshape of a layer scale): a parameter
+            # still, whole (no batch), for the call that reads it with a computed tensor
+            self.values[node.name] = Value("", node.value.shape, param=tensors[0].param)
+            return
         try:
-            out = node.value
-            out_shape = self._per_sample(out, node) if isinstance(out, TensorMeta) else None
-            call = Call(node.kind.removeprefix("call_"), target, self._value(node.args),
-                        self._value(node.kwargs),
-                        Value("", out_shape) if out_shape is not None else out, module,
-                        node.origin)
+            out = self._out(node)
+            call = Call(node.kind.removeprefix("call_"), target, args, kwargs, out, module,
+                        node.origin, {"input_shape": self.input_shape})
             inplace = target in table.INPLACE_METHODS
             if inplace and not node.users:
                 raise Unsupported("an in-place operation whose result is not used: the trace "
@@ -161,36 +166,61 @@ class Converter:
                         "method": "tensor method"}[call.kind]
                 raise Unsupported(f"no cnncost operator for the {what} {target}")
             result = entry(call)
-            if not isinstance(result, Alias) and out_shape is None:
-                raise Unsupported(f"{target} returns {type(out).__name__}, not one tensor")
+            parts = not isinstance(result, Alias) and any(e.part is not None for e in result)
+            if not isinstance(result, Alias) and not parts and not isinstance(out, Value):
+                raise Unsupported(f"{target} returns {type(node.value).__name__}, not one tensor")
         except Unsupported as err:
             self._unknown(node, target, str(err), module_name)
             return
         if isinstance(result, Alias):
             self.values[node.name] = result.value
             return
-        assert out_shape is not None
-        self._emit(node, result, module_name, out_shape)
+        self._emit(node, result, module_name, out)
+
+    def _out(self, node: TraceNode) -> Any:
+        """The call's output as mappings see it: a Value, or a tuple of them (``chunk``)."""
+        value = node.value
+        if isinstance(value, TensorMeta):
+            return Value("", self._per_sample(value, node))
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, TensorMeta) for v in value):
+            return tuple(Value("", self._per_sample(v, node)) for v in value)
+        return value
 
     def _emit(self, node: TraceNode, emits: list[Emit], module_name: str | None,
-              out_shape: tuple[int, ...]) -> None:
+              out: Any) -> None:
         scope = node.scopes[-1].name if node.scopes else ""
-        base = module_name or self.namer.take(f"{scope}.{emits[-1].op}" if scope
-                                              else emits[-1].op)
+
+        def fresh(op: str) -> str:
+            return self.namer.take(f"{scope}.{op}" if scope else op)
+
+        base = module_name or (emits[-1].name and self.namer.take(emits[-1].name, own=True)) \
+            or fresh(emits[-1].op)
         names: list[str] = []
+        parts: dict[int, Value] = {}
+        module_class = (class_path(type(self.modules[str(node.target)]))
+                        if node.kind == "call_module" else None)
         for i, emit in enumerate(emits):
             if any(v.param for v in emit.inputs):
                 raise AssertionError(f"{emit.op}: a mapping passed a parameter as an input")
-            name = base if i == 0 else self.namer.take(f"{base}_{emit.suffix or i}")
+            if emit.part is not None:
+                name = base if i == 0 else fresh(emit.op)
+                shape = out[emit.part].shape
+            else:
+                name = base if i == 0 else self.namer.take(f"{base}_{emit.suffix or i}")
+                shape = out.shape
             inputs = tuple(names[int(v.node[1:])] if v.node.startswith("@") else v.node
                            for v in emit.inputs)
-            module_class = (class_path(type(self.modules[str(node.target)]))
-                            if node.kind == "call_module" else None)
-            self.layers.append(Layer(name, emit.op, dict(emit.attrs), inputs,
-                                     out_shape, node.scopes,
-                                     node.origin, module_class))
+            self.layers.append(Layer(name, emit.op, dict(emit.attrs), inputs, shape,
+                                     node.scopes, node.origin, module_class))
             names.append(name)
-        self.values[node.name] = Value(names[-1], out_shape)
+            if emit.part is not None:
+                parts[emit.part] = Value(name, shape)
+        if parts:
+            self.values[node.name] = tuple(parts.get(k, Value("", v.shape))
+                                           for k, v in enumerate(out))
+        else:
+            self.values[node.name] = Value(names[-1], out.shape)
 
     def _unknown(self, node: TraceNode, target: str, reason: str,
                  module_name: str | None) -> None:

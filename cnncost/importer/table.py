@@ -23,6 +23,7 @@ from math import prod
 from typing import Any
 
 from cnncost.importer.calls import Alias, Call, Emit, Unsupported, Value, emitted
+from cnncost.importer.ir import Expr
 
 Mapping = Callable[[Call], "list[Emit] | Alias"]
 
@@ -35,6 +36,14 @@ def unsupported(why: str) -> Mapping:
 
     mapping.unsupported = why  # type: ignore[attr-defined]  # read by the documentation test
     return mapping
+
+
+def when_op(op: str, mapping: Mapping, otherwise: Mapping) -> Mapping:
+    """``mapping`` where cnncost has the operator ``op``, ``otherwise`` (the reason it does not)
+    where it does not yet."""
+    from cnncost.ops.registry import canonical_name
+
+    return mapping if canonical_name(op) is not None else otherwise
 
 
 # --------------------------------------------------------------------------- value helpers
@@ -469,6 +478,229 @@ def softmax_function(call: Call) -> list[Emit]:
     return _softmax(call, call.get(1, "dim", None))
 
 
+# --------------------------------------------------------------------------- views, resampling
+
+
+def _parts(call: Call, op: str, attrs: dict[str, Any], x: Value) -> list[Emit]:
+    out = call.out
+    if not isinstance(out, tuple):
+        raise Unsupported(f"{call.target} returns {type(out).__name__}, not its parts")
+    return [Emit(op, {**attrs, "index": k}, (x,), part=k) for k in range(len(out))]
+
+
+def chunk_function(call: Call) -> list[Emit]:
+    """``torch.chunk(x, n, dim)`` / ``x.chunk(n, dim)``: one ``chunk`` layer per part used."""
+    x = call.tensor(0)
+    return _parts(call, "chunk", {"chunks": int(call.get(1, "chunks")),
+                                  "axis": x.axis(call.get(2, "dim", 0))}, x)
+
+
+def split_function(call: Call) -> list[Emit]:
+    """``torch.split(x, size_or_sizes, dim)`` / ``x.split(...)``: one ``split`` per part used."""
+    x = call.tensor(0)
+    axis = x.axis(call.get(2, "dim", 0))
+    given = call.get(1, "split_size_or_sections")
+    length = x.shape[axis]
+    if isinstance(given, int):
+        sizes = [given] * (length // given) + ([length % given] if length % given else [])
+    else:
+        sizes = [int(v) for v in given]
+    return _parts(call, "split", {"sizes": sizes, "axis": axis}, x)
+
+
+def _slice(call: Call, x: Value, axis: int, start: int | None, stop: int | None) -> list[Emit]:
+    size = x.shape[axis]
+    start = 0 if start is None else start + size if start < 0 else min(start, size)
+    stop = None if stop is None or stop >= size else stop + size if stop < 0 else stop
+    return [Emit("slice", {"start": start, "stop": stop, "axis": axis}, (x,))]
+
+
+def tensor_index(call: Call) -> list[Emit]:
+    """``x[:, a:b]`` (one axis cut, every other taken whole) as a ``slice``."""
+    x, key = call.tensor(0), call.get(1, "b")
+    keys = list(key) if isinstance(key, tuple) else [key]
+    if Ellipsis in keys:
+        at = keys.index(Ellipsis)
+        keys[at:at + 1] = [slice(None)] * (x.rank - len(keys) + 1)
+    whole = slice(None)
+    if not keys or keys[0] != whole or not all(isinstance(k, slice) for k in keys):
+        raise Unsupported(f"indexing a tensor ([{_index_text(key)}]): cnncost slices one axis "
+                          "of each sample, keeping the batch and every dimension")
+    cut = [(i, k) for i, k in enumerate(keys[1:]) if k != whole]
+    if len(cut) != 1 or cut[0][1].step not in (None, 1):
+        raise Unsupported(f"indexing a tensor ([{_index_text(key)}]): cnncost slices one axis "
+                          "at a time, without a step")
+    axis, part = cut[0]
+    return _slice(call, x, axis, part.start, part.stop)
+
+
+def getitem_with_slices(call: Call) -> list[Emit] | Alias:
+    if isinstance(call.get(0, "a"), Value):
+        return tensor_index(call)
+    return getitem_function(call)
+
+
+def narrow_method(call: Call) -> list[Emit]:
+    x = call.tensor(0)
+    start, length = int(call.get(2, "start")), int(call.get(3, "length"))
+    return _slice(call, x, x.axis(call.get(1, "dim")), start, start + length)
+
+
+def permute_function(call: Call) -> list[Emit] | Alias:
+    x = call.tensor(0)
+    dims = call.args[1:] if call.kind == "method" else (call.get(1, "dims"),)
+    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+        dims = tuple(dims[0])
+    dims = tuple(d + x.rank if d < 0 else d for d in dims)
+    if not dims or dims[0] != 0:
+        raise Unsupported(f"a permutation {list(dims)} that moves the batch dimension")
+    per_sample = [d - 1 for d in dims[1:]]
+    if per_sample == sorted(per_sample):
+        return Alias(x)
+    return [Emit("permute", {"dims": per_sample}, (x,))]
+
+
+def transpose_function(call: Call) -> list[Emit]:
+    x = call.tensor(0)
+    a, b = x.axis(call.get(1, "dim0")), x.axis(call.get(2, "dim1"))
+    return [Emit("transpose", {"dims": [min(a, b), max(a, b)]}, (x,))]
+
+
+def mean_general(call: Call) -> list[Emit]:
+    try:
+        return mean_method(call)
+    except Unsupported:
+        x = call.tensor(0)
+        dims = call.get(1, "dim", None)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims or range(1, x.rank))
+        return [Emit("mean", {"axes": sorted(x.axis(d) for d in dims),
+                              "keepdims": bool(call.get(2, "keepdim", False))}, (x,))]
+
+
+def _upsample(call: Call, size: Any, scale: Any, mode: str, align_corners: Any) -> list[Emit]:
+    x = call.tensor(0)
+    if mode not in ("nearest", "bilinear"):
+        raise Unsupported(f"resizing in mode {mode!r}: cnncost has nearest and bilinear")
+    attrs: dict[str, Any] = {"mode": mode}
+    if size is not None:
+        size = [int(size)] * 2 if isinstance(size, int) else [int(v) for v in size]
+        attrs["size"] = _resolution(call, size) or _pair(size)
+    else:
+        factors = [float(scale)] if isinstance(scale, (int, float)) else [float(v) for v in scale]
+        attrs["scale"] = factors[:1] if len(set(factors)) == 1 else factors
+    if mode == "bilinear":
+        attrs["align_corners"] = bool(align_corners)
+    return [Emit("upsample", attrs, (x,))]
+
+
+def _resolution(call: Call, size: list[int]) -> Expr | None:
+    """An upsampling back to the model's input size is written with its parameters."""
+    shape = call.input_size
+    if len(shape) == 3 and list(shape[1:]) == size:
+        text = "resolution" if shape[1] == shape[2] else "[height, width]"
+        return Expr(text, _pair(size))
+    return None
+
+
+def interpolate_function(call: Call) -> list[Emit]:
+    if call.get(6, "antialias", False):
+        raise Unsupported("resizing with antialias: cnncost's upsample has none")
+    return _upsample(call, call.get(1, "size", None), call.get(2, "scale_factor", None),
+                     call.get(3, "mode", "nearest"), call.get(4, "align_corners", None))
+
+
+def upsample_module(call: Call) -> list[Emit]:
+    m = call.module
+    return _upsample(call, m.size, m.scale_factor, m.mode, m.align_corners)
+
+
+def conv_transpose_module(call: Call) -> list[Emit]:
+    m = call.module
+    if m.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={m.padding_mode!r}: cnncost convolutions pad with zeros")
+    if call.args[1:] or call.kwargs.get("output_size") is not None:
+        raise Unsupported("a transposed convolution given an output_size at the call")
+    return [Emit("conv_transpose2d", {
+        "out": m.out_channels, "kernel": _pair(m.kernel_size), "stride": _pair(m.stride),
+        "padding": _pair(m.padding), "output_padding": _pair(m.output_padding),
+        "dilation": _pair(m.dilation), "groups": m.groups, "bias": m.bias is not None},
+        (call.tensor(0),))]
+
+
+def pad_general(call: Call) -> list[Emit]:
+    pads = [int(p) for p in call.get(1, "pad")]
+    mode, value = call.get(2, "mode", "constant"), call.get(3, "value", None)
+    x = call.tensor(0)
+    if len(pads) != 4 or len(x.shape) != 3:
+        raise Unsupported(f"padding {pads} of a {x.rank}-dimensional tensor: cnncost pads the "
+                          "height and width")
+    if mode not in ("constant", "reflect", "replicate"):
+        raise Unsupported(f"padding in mode {mode!r}")
+    left, right, top, bottom = pads
+    attrs: dict[str, Any] = {"padding": [top, bottom, left, right], "mode": mode}
+    if mode == "constant":
+        attrs["value"] = float(value or 0.0)
+    return [Emit("pad", attrs, (x,))]
+
+
+def pad_module(mode: str) -> Mapping:
+    def mapping(call: Call) -> list[Emit]:
+        m = call.module
+        left, right, top, bottom = (m.padding if isinstance(m.padding, tuple)
+                                    else (m.padding,) * 4)
+        attrs: dict[str, Any] = {"padding": [top, bottom, left, right], "mode": mode}
+        if mode == "constant":
+            attrs["value"] = float(getattr(m, "value", 0.0))
+        return [Emit("pad", attrs, (call.tensor(0),))]
+    return mapping
+
+
+def linear_general(call: Call) -> list[Emit]:
+    x, m = call.tensor(0), call.module
+    attrs = {"out": m.out_features, "bias": m.bias is not None}
+    if len(x.shape) > 1:
+        attrs["channels_last"] = True
+    return [Emit("linear", attrs, (x,))]
+
+
+def layer_norm_module(call: Call) -> list[Emit]:
+    """``nn.LayerNorm(C)`` on ``(N, ..., C)``: layer norm over the last axis."""
+    x, m = call.tensor(0), call.module
+    if tuple(m.normalized_shape) != (x.shape[-1],):
+        raise Unsupported(f"layer norm over {list(m.normalized_shape)} of a tensor of "
+                          f"per-sample shape {list(x.shape)}: cnncost normalises one axis")
+    affine = bool(m.elementwise_affine)
+    attrs = {"epsilon": float(m.eps), "scale": affine,
+             "center": affine and getattr(m, "bias", None) is not None}
+    if len(x.shape) > 1:
+        attrs["channels_last"] = True
+    return [Emit("layer_norm", attrs, (x,))]
+
+
+def _scale_shape(gamma: Value, x: Value) -> bool:
+    """A per-channel scale of ``x``: (C, 1, ...), (1, C, 1, ...) or (C,) against (C, ...)."""
+    shape = gamma.shape[1:] if len(gamma.shape) == len(x.shape) + 1 and gamma.shape[0] == 1 \
+        else gamma.shape
+    channels = x.shape[0]
+    return shape in ((channels,) + (1,) * (len(x.shape) - 1), (channels,)) and len(x.shape) > 1
+
+
+def mul_with_scale(call: Call) -> list[Emit]:
+    """``gamma * x`` with a parameter gamma per channel is a ``layer_scale`` named after it."""
+    a, b = _binary(call)
+    if isinstance(a, Value) and isinstance(b, Value) and (a.param or b.param) \
+            and not (a.param and b.param):
+        gamma, x = (a, b) if a.param else (b, a)
+        if _scale_shape(gamma, x):
+            return [Emit("layer_scale", {}, (x,), name=gamma.param)]
+    return mul_function(call)
+
+
+def layer_scale_module(call: Call) -> list[Emit]:
+    """timm's LayerScale2d: ``x * gamma`` with gamma per channel."""
+    return [Emit("layer_scale", {}, (call.tensor(0),))]
+
+
 # --------------------------------------------------------------------------- the tables
 
 _SPLIT = unsupported("splitting a tensor into parts (chunk / split): cnncost has no split "
@@ -485,7 +717,7 @@ _LAYER_NORM = unsupported("layer normalisation over the last dimension (channels
 
 MODULES: dict[str, Mapping] = {
     "torch.nn.modules.conv.Conv2d": conv2d_module,
-    "torch.nn.modules.linear.Linear": linear_module,
+    "torch.nn.modules.linear.Linear": when_op("layer_scale", linear_general, linear_module),
     "torch.nn.modules.batchnorm.BatchNorm2d": batch_norm_module,
     "torch.nn.modules.batchnorm.BatchNorm1d": batch_norm_module,
     "torch.nn.modules.activation.ReLU": activation_module,
@@ -506,17 +738,28 @@ MODULES: dict[str, Mapping] = {
     "torch.nn.modules.dropout.Dropout": dropout_module,
     "torch.nn.modules.dropout.Dropout2d": dropout_module,
     "torch.nn.modules.flatten.Flatten": flatten_module,
-    "torch.nn.modules.padding.ZeroPad2d": zero_pad_module,
-    "torch.nn.modules.padding.ConstantPad2d": constant_pad_module,
+    "torch.nn.modules.padding.ZeroPad2d": when_op("pad", pad_module("constant"),
+                                                  zero_pad_module),
+    "torch.nn.modules.padding.ConstantPad2d": when_op("pad", pad_module("constant"),
+                                                      constant_pad_module),
+    "torch.nn.modules.padding.ReflectionPad2d": when_op("pad", pad_module("reflect"), unsupported(
+        "reflection padding: cnncost has no pad operator with modes yet")),
+    "torch.nn.modules.padding.ReplicationPad2d": when_op("pad", pad_module("replicate"),
+                                                         unsupported(
+        "replication padding: cnncost has no pad operator with modes yet")),
     "torch.nn.modules.normalization.LocalResponseNorm": lrn_module,
     "torch.nn.modules.channelshuffle.ChannelShuffle": channel_shuffle_module,
-    "torch.nn.modules.conv.ConvTranspose2d": unsupported(
+    "torch.nn.modules.conv.ConvTranspose2d": when_op("conv_transpose2d", conv_transpose_module,
+                                                     unsupported(
         "transposed convolution (ConvTranspose2d): cnncost has no conv_transpose2d operator "
-        "yet"),
-    "torch.nn.modules.upsampling.Upsample": _INTERPOLATE,
-    "torch.nn.modules.upsampling.UpsamplingBilinear2d": _INTERPOLATE,
-    "torch.nn.modules.upsampling.UpsamplingNearest2d": _INTERPOLATE,
-    "torch.nn.modules.normalization.LayerNorm": _LAYER_NORM,
+        "yet")),
+    "torch.nn.modules.upsampling.Upsample": when_op("upsample", upsample_module, _INTERPOLATE),
+    "torch.nn.modules.upsampling.UpsamplingBilinear2d": when_op("upsample", upsample_module,
+                                                                _INTERPOLATE),
+    "torch.nn.modules.upsampling.UpsamplingNearest2d": when_op("upsample", upsample_module,
+                                                               _INTERPOLATE),
+    "torch.nn.modules.normalization.LayerNorm": when_op("layer_scale", layer_norm_module,
+                                                        _LAYER_NORM),
     "torch.nn.modules.normalization.GroupNorm": unsupported(
         "group normalisation: no cnncost operator"),
     "torch.nn.modules.activation.MultiheadAttention": _ATTENTION,
@@ -526,21 +769,28 @@ MODULES: dict[str, Mapping] = {
     "timm.layers.norm_act.BatchNormAct2d": batch_norm_act_module,
     "timm.layers.conv2d_same.Conv2dSame": conv2d_same_module,
     "timm.layers.pool2d_same.MaxPool2dSame": max_pool_same_module,
-    "timm.layers.linear.Linear": linear_module,
+    "timm.layers.linear.Linear": when_op("layer_scale", linear_general, linear_module),
+    "timm.layers.norm.LayerNorm2d": layer_norm_2d_module,
+    "timm.layers.norm.LayerNorm": when_op("layer_scale", layer_norm_module, _LAYER_NORM),
+    "timm.layers.layer_scale.LayerScale2d": when_op("layer_scale", layer_scale_module,
+                                                    unsupported(
+        "a learned per-channel scale (LayerScale2d): cnncost has no layer_scale operator yet")),
 }
 
 _RELU = _act("relu")
+_MUL = when_op("layer_scale", mul_with_scale, mul_function)
+_PAD = when_op("pad", pad_general, pad_function)
 _SIGMOID = _act("sigmoid", None)
 
 FUNCTIONS: dict[str, Mapping] = {
     "_operator.add": add_function, "_operator.iadd": add_function, "torch.add": add_function,
-    "_operator.mul": mul_function, "_operator.imul": mul_function, "torch.mul": mul_function,
+    "_operator.mul": _MUL, "_operator.imul": _MUL, "torch.mul": _MUL,
     "_operator.truediv": div_function, "torch.div": div_function,
-    "_operator.getitem": getitem_function,
+    "_operator.getitem": when_op("slice", getitem_with_slices, getitem_function),
     "torch.cat": cat_function, "torch.concat": cat_function, "torch.concatenate": cat_function,
     "torch.flatten": flatten_function,
     "torch.reshape": view_method,
-    "torch.mean": mean_method,
+    "torch.mean": when_op("mean", mean_general, mean_method),
     "torch.nn.functional.adaptive_avg_pool2d": adaptive_avg_pool_function,
     "torch.nn.functional.max_pool2d": max_pool_function,
     "torch.nn.functional._max_pool2d": max_pool_function,
@@ -560,12 +810,16 @@ FUNCTIONS: dict[str, Mapping] = {
     "torch._C._nn.gelu": gelu_function, "torch.nn.functional.gelu": gelu_function,
     "torch.nn.functional.leaky_relu": leaky_relu_function,
     "torch.softmax": softmax_function, "torch.nn.functional.softmax": softmax_function,
-    "torch.nn.functional.pad": pad_function, "torch._C._nn.pad": pad_function,
+    "torch.nn.functional.pad": _PAD, "torch._C._nn.pad": _PAD,
     "torchvision.ops.stochastic_depth.stochastic_depth": stochastic_depth_function,
     "torchvision.models.shufflenetv2.channel_shuffle": channel_shuffle_function,
-    "torch.chunk": _SPLIT, "torch.split": _SPLIT, "torch.functional.split": _SPLIT,
-    "torch.permute": _PERMUTE, "torch.transpose": _PERMUTE, "torch.swapaxes": _PERMUTE,
-    "torch.nn.functional.interpolate": _INTERPOLATE,
+    "torch.chunk": when_op("chunk", chunk_function, _SPLIT),
+    "torch.split": when_op("split", split_function, _SPLIT),
+    "torch.functional.split": when_op("split", split_function, _SPLIT),
+    "torch.permute": when_op("permute", permute_function, _PERMUTE),
+    "torch.transpose": when_op("transpose", transpose_function, _PERMUTE),
+    "torch.swapaxes": when_op("transpose", transpose_function, _PERMUTE),
+    "torch.nn.functional.interpolate": when_op("upsample", interpolate_function, _INTERPOLATE),
     "torch.nn.functional.layer_norm": _LAYER_NORM,
     "torch.matmul": _MATMUL, "_operator.matmul": _MATMUL, "torch.bmm": _MATMUL,
     "torch.functional.einsum": _MATMUL, "torch.einsum": _MATMUL,
@@ -576,20 +830,25 @@ FUNCTIONS: dict[str, Mapping] = {
 METHODS: dict[str, Mapping] = {
     "Tensor.add": add_function, "Tensor.__add__": add_function, "Tensor.__radd__": add_function,
     "Tensor.add_": add_function, "Tensor.__iadd__": add_function,
-    "Tensor.mul": mul_function, "Tensor.__mul__": mul_function, "Tensor.__rmul__": mul_function,
-    "Tensor.mul_": mul_function, "Tensor.__imul__": mul_function,
+    "Tensor.mul": _MUL, "Tensor.__mul__": _MUL, "Tensor.__rmul__": _MUL,
+    "Tensor.mul_": _MUL, "Tensor.__imul__": _MUL,
     "Tensor.div": div_function, "Tensor.__truediv__": div_function,
-    "Tensor.__getitem__": getitem_function,
+    "Tensor.__getitem__": when_op("slice", getitem_with_slices, getitem_function),
+    "Tensor.narrow": when_op("slice", narrow_method, unsupported(
+        "narrowing a tensor: cnncost has no slice operator yet")),
     "Tensor.flatten": flatten_method,
     "Tensor.view": view_method, "Tensor.reshape": view_method,
-    "Tensor.mean": mean_method,
+    "Tensor.mean": when_op("mean", mean_general, mean_method),
     "Tensor.contiguous": contiguous_method,
     "Tensor.relu": _act("relu", None), "Tensor.relu_": _act("relu", None, inplace=True),
     "Tensor.sigmoid": _SIGMOID, "Tensor.sigmoid_": _SIGMOID,
     "Tensor.tanh": _act("tanh", None),
     "Tensor.softmax": softmax_function,
-    "Tensor.chunk": _SPLIT, "Tensor.split": _SPLIT,
-    "Tensor.permute": _PERMUTE, "Tensor.transpose": _PERMUTE,
+    "Tensor.chunk": when_op("chunk", chunk_function, _SPLIT),
+    "Tensor.split": when_op("split", split_function, _SPLIT),
+    "Tensor.permute": when_op("permute", permute_function, _PERMUTE),
+    "Tensor.transpose": when_op("transpose", transpose_function, _PERMUTE),
+    "Tensor.swapaxes": when_op("transpose", transpose_function, _PERMUTE),
 }
 
 #: Methods that modify their tensor in place (the layer's ``inplace`` where it has one).
