@@ -51,6 +51,8 @@ class Instance:
     nodes: frozenset[str]
     block: BlockDef | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    #: items written before the call, in the enclosing body (a merge of the inputs, hoisted)
+    hoisted: list[Item] = field(default_factory=list)
 
     @property
     def signature(self) -> tuple[Any, ...]:

@@ -86,6 +86,14 @@ def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
                 lines += folded[1:-1]
                 line, offset = folded[-1], 0
             line += end
+        elif column + len(single) > WIDTH and isinstance(value, (list, tuple)) and value:
+            wrapped = _sequence([yaml_value(v) for v in value], column + len(head))
+            line += sep + head + wrapped[0]
+            if len(wrapped) > 1:
+                lines.append(line)
+                lines += wrapped[1:-1]
+                line, offset = wrapped[-1], 0
+            line += end
         elif column + len(single) > WIDTH and isinstance(value, Mapping):
             nested = flow(value, column + len(head)).split("\n")
             line += sep + head + nested[0]
@@ -98,6 +106,20 @@ def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
             line += sep + single
     lines.append(line)
     return "\n".join(lines)
+
+
+def _sequence(items: list[str], column: int) -> list[str]:
+    """``[a, b, ...]`` whose ``[`` is at ``column``, wrapped with items aligned after it."""
+    lines, line, offset = [], "[", column
+    for k, item in enumerate(items):
+        piece = item + ("]" if k == len(items) - 1 else ",")
+        if line.strip() not in ("[", "") and offset + len(line) + 1 + len(piece) > WIDTH:
+            lines.append(line)
+            line, offset = " " * (column + 1) + piece, 0
+        else:
+            line += ("" if line.endswith("[") or not line.strip() else " ") + piece
+    lines.append(line)
+    return lines
 
 
 def _fold(quoted: str, column: int, indent: int) -> list[str]:

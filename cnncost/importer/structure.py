@@ -134,15 +134,19 @@ class Structure:
         out = [self._op_item(i) for i in scope.direct]
         for child in scope.children:
             if child.instance is not None and child.instance.block is not None:
-                out.append(child.instance.call_item())
+                out += [*child.instance.hoisted, child.instance.call_item()]
             else:
                 out.extend(self.items_of(child))
         out.sort(key=lambda it: it.index)
         return out
 
-    def _instance(self, scope: _Scope) -> Instance:
+    def _instance(self, scope: _Scope, hoist: bool = False) -> Instance:
         items = self.items_of(scope)
         inside = frozenset(self.layers[i].name for i in scope.all)
+        hoisted = []
+        if hoist:  # the merge of the inputs goes before the call (see _hoistable)
+            hoisted, items = items[:1], items[1:]
+            inside = inside - {hoisted[0].output}
         ext: list[str] = []
         for it in items:
             for slot in it.slots:
@@ -153,7 +157,26 @@ class Structure:
         rel_items = [_relative(it, prefix, inside, ext) for it in items]
         first = self.shapes.get(ext[0]) if ext else None
         return Instance(scope.name, scope.cls, rel_items, ext, self.layers[scope.all[-1]].name,
-                        scope.all[0], first[0] if first else None, inside)
+                        items[0].index if items else scope.all[0], first[0] if first else None,
+                        inside, hoisted=hoisted)
+
+    @staticmethod
+    def _hoistable(instances: list[Instance]) -> set[str]:
+        """The scopes whose first item merges all their inputs (a DenseNet layer's concat of
+        every earlier feature map) where instances of their class merge different numbers:
+        written before the call, the merge leaves one block with one input."""
+        heads: dict[str, set[int]] = {}
+        for inst in instances:
+            head = inst.items[0] if inst.items else None
+            if head is not None and head.kind == "op" and head.key in ("concat", "add") \
+                    and len(inst.ext) > 1 \
+                    and [s[0] for s in head.slots] == [InputRef(k) for k in range(len(inst.ext))] \
+                    and not any(isinstance(r, InputRef) for it in inst.items[1:]
+                                for slot in it.slots for r in slot):
+                heads.setdefault(inst.cls, set()).add(len(inst.ext))
+        classes = {cls for cls, arities in heads.items() if len(arities) > 1}
+        return {inst.scope for inst in instances if inst.cls in classes and inst.items
+                and inst.items[0].kind == "op" and inst.items[0].key in ("concat", "add")}
 
     # -- the pass ------------------------------------------------------------------------------
     def run(self) -> Structure:
@@ -170,6 +193,10 @@ class Structure:
             scopes = sorted(rounds[height], key=lambda s: s.all[0])
             for scope in scopes:
                 scope.instance = self._instance(scope)
+            hoist = self._hoistable([s.instance for s in scopes if s.instance])
+            for scope in scopes:
+                if scope.name in hoist:
+                    scope.instance = self._instance(scope, hoist=True)
             self.blocks += make_blocks([s.instance for s in scopes if s.instance], taken,
                                        channel_args, self.blocks)
         self.items = compress(self.items_of(self.root), {b.name: b for b in self.blocks})
