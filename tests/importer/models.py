@@ -118,3 +118,35 @@ def not_a_module() -> dict[str, int]:
 def small_only() -> nn.Module:
     """Accepts 3x32x32 only (a Linear after a fixed flatten)."""
     return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 32 * 32, 2))
+
+
+class DenseLayer(nn.Module):
+    """A DenseNet layer: BN-ReLU-conv on the concatenation of every earlier map."""
+
+    def __init__(self, cin: int, growth: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(cin)
+        self.conv = nn.Conv2d(cin, growth, 3, padding=1, bias=False)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(F.relu(self.norm(torch.cat(features, 1))))
+
+
+class TinyDense(nn.Module):
+    """Three dense layers (their concatenations take 1, 2 and 3 maps), then a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.layers = nn.ModuleList(DenseLayer(8 + 4 * k, 4) for k in range(3))
+        self.fc = nn.Linear(20, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [self.stem(x)]
+        for layer in self.layers:
+            features.append(layer(features))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(torch.cat(features, 1), 1), 1))
+
+
+def tiny_dense() -> nn.Module:
+    return TinyDense()

@@ -89,3 +89,21 @@ def test_yaml_helpers() -> None:
                for i, line in enumerate(text.splitlines()))
     assert yaml.safe_load(text) == {"name": "a" * 30, "args": {f"k{i}": "x" * 10
                                                                for i in range(8)}}
+
+
+def test_a_merge_of_every_input_goes_before_the_call(tmp_path: Path) -> None:
+    """DenseNet's layers concatenate 1, 2, 3... maps: written before each call, the
+    concatenation leaves one block of one input for all of them."""
+    path, result = imported(f"{MODELS}:tiny_dense", tmp_path, input_shape=(3, 16, 16))
+    spec = yaml.safe_load(result.text)
+    assert list(spec["blocks"]) == ["dense_layer"]
+    assert spec["blocks"]["dense_layer"]["layers"][0] == {
+        "batch_norm": {"name": "norm", "counter": True}}
+    assert spec["layers"][1:7] == [
+        {"concat": {"name": "layers.0.concat"}},
+        {"dense_layer": {"name": "layers.0"}},
+        {"concat": {"name": "layers.1.concat", "inputs": ["stem", "layers.0"]}},
+        {"dense_layer": {"name": "layers.1"}},
+        {"concat": {"name": "layers.2.concat", "inputs": ["stem", "layers.0", "layers.1"]}},
+        {"dense_layer": {"name": "layers.2"}}]
+    assert api.validate(path) == ()
