@@ -610,7 +610,7 @@ def check(
         console.print(check_renderable(run.report, all_layers=all_layers))
         if run.profile_line:
             console.print(run.profile_line)
-    if roundtrip is not None:
+    if roundtrip is not None and against is not None:
         from cnncost.importer.roundtrip import render
 
         for line in render(roundtrip, against):

@@ -72,7 +72,7 @@ def trace(model: Any, shape: tuple[int, ...], batch: int = 2) -> tuple[list[Any]
     def is_leaf(module: Any) -> bool:
         return table.module_entry(type(module)) is not None
 
-    notes = []
+    notes: list[str] = []
     try:
         return trace_fx(model, (batch, *shape), is_leaf, _autowrap()), "torch.fx", notes
     except TraceFailed as err:

@@ -77,8 +77,8 @@ def _user_frame(err: BaseException, file: str | None) -> str:
     """``file:line`` of the innermost frame of ``err`` in the user's file (else the last)."""
     frames = traceback.extract_tb(err.__traceback__)
     mine = [f for f in frames if file and Path(f.filename).resolve() == Path(file).resolve()]
-    frame = (mine or frames or [None])[-1]
-    return f" ({frame.filename}:{frame.lineno})" if frame else ""
+    shown = mine or frames
+    return f" ({shown[-1].filename}:{shown[-1].lineno})" if shown else ""
 
 
 def _raised(what: str, err: BaseException, file: str | None = None) -> UsageError:
@@ -87,7 +87,7 @@ def _raised(what: str, err: BaseException, file: str | None = None) -> UsageErro
 
 
 def _torchvision(name: str, kwargs: dict[str, Any]) -> LoadedModel:
-    import torchvision
+    import torchvision  # type: ignore[import-untyped]  # no stubs
 
     names = torchvision.models.list_models()
     if name not in names:

@@ -142,7 +142,16 @@ def _scopes(node: fx.Node) -> tuple[Scope, ...]:
 
 
 def _args(value: Any) -> Any:
-    return fx.node.map_arg(value, lambda n: Ref(n.name))
+    """fx's arguments with every Node replaced by a Ref to it."""
+    if isinstance(value, fx.Node):
+        return Ref(value.name)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_args(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _args(v) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(_args(value.start), _args(value.stop), _args(value.step))
+    return value
 
 
 def trace_fx(model: nn.Module, input_shape: tuple[int, ...],
