@@ -75,6 +75,8 @@ class Converter:
         self.unknown: list[UnknownOp] = []
         self.notes: list[str] = []
         self.input_shape: tuple[int, ...] = ()
+        #: layer -> the module name it was given (a module whose forward made only that call)
+        self.renames: dict[str, str] = {}
 
     # -- values --------------------------------------------------------------------------------
     def _value(self, arg: Any) -> Any:
@@ -116,10 +118,9 @@ class Converter:
                 self._call(node, module_names.get(node.name))
         self._prune([n for _, n in outputs])
         self._rename_single_calls()
-        graph = ImportedGraph(self.name, self.input_shape, self.layers,
-                              tuple(n for _, n in outputs),
-                              tuple(k for k, _ in outputs if k), self.unknown, self.notes)
-        return graph
+        return ImportedGraph(self.name, self.input_shape, self.layers,
+                             tuple(self.renames.get(n, n) for _, n in outputs),
+                             tuple(k for k, _ in outputs if k), self.unknown, self.notes)
 
     def _module_call_names(self, nodes: list[TraceNode]) -> dict[str, str]:
         """Module calls are named first: their names are the modules' own."""
@@ -323,9 +324,4 @@ def convert(nodes: list[TraceNode], model: nn.Module, name: str, batch: int) -> 
     Raises:
         Unsupported: the model's input or output is not what cnncost models (not a tensor).
     """
-    converter = Converter(model, name, batch)
-    graph = converter.run(nodes)
-    renames = getattr(converter, "renames", {})
-    if renames:
-        graph.outputs = tuple(renames.get(o, o) for o in graph.outputs)
-    return graph
+    return Converter(model, name, batch).run(nodes)
