@@ -168,8 +168,10 @@ def spec_text(graph: ImportedGraph, meta: SpecMeta) -> tuple[str, Structure]:
     lines.append("layers:")
     lines += BodyWriter(None, defaults, _op_default).lines(built.items, 2)
     last = built.items[-1].output if built.items else None
-    if list(graph.outputs) != [last]:
-        lines.append(f"outputs: {yaml_value(list(graph.outputs))}")
+    if list(graph.outputs) != [last] or graph.output_keys:
+        keys = (f"    # the model returns {{{', '.join(graph.output_keys)}}}"
+                if len(graph.output_keys) == len(graph.outputs) else "")
+        lines.append(f"outputs: {yaml_value(list(graph.outputs))}{keys}")
     return "\n".join(lines) + "\n", built
 
 

@@ -170,10 +170,10 @@ class BodyWriter:
         previous_when: str | None = None
         for item in items:
             fields: dict[str, Any] = {}
-            if item.kind == "repeat":
-                fields["name"] = item.name if item.start == 0 and item.name else (
-                    f"{item.name}.{{i + {item.start}}}" if item.name else f"{{i + {item.start}}}"
-                ).replace(" + 0}", "}")
+            if item.kind == "repeat":  # item.name: the prefix, its separator included
+                plain = item.start == 0 and item.name.endswith(".")
+                fields["name"] = item.name[:-1] if plain else (
+                    f"{item.name}{{i + {item.start}}}".replace(" + 0}", "}"))
             else:
                 fields["name"] = item.name
             chained = (len(item.slots) == 1 and item.slots[0] == (previous,)
@@ -203,8 +203,7 @@ class BodyWriter:
             if item.kind == "call":
                 outputs[item.output] = item.name
             elif item.kind == "repeat":
-                last = item.start + item.times - 1
-                outputs[item.output] = f"{item.name}.{last}" if item.name else str(last)
+                outputs[item.output] = f"{item.name}{item.start + item.times - 1}"
             previous, previous_when = NodeRef(item.output), item.when
         return out
 

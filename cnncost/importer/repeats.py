@@ -9,6 +9,7 @@ the iteration index ``i``: ``i == 0`` (a flag of the first iteration only), ``2 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from cnncost.importer.ir import Expr
@@ -18,10 +19,16 @@ if TYPE_CHECKING:
     from cnncost.importer.blocks import BlockDef
 
 
+_INDEXED = re.compile(r"^(?P<prefix>.*?)(?P<index>\d+)$")
+
+
 def split_index(name: str) -> tuple[str, int] | None:
-    """``layer1.3`` -> (``layer1``, 3); ``3`` -> (``""``, 3); None without a numeric last part."""
-    prefix, _, last = name.rpartition(".")
-    return (prefix, int(last)) if last.isdigit() else None
+    """``layer1.3`` -> (``layer1.``, 3); ``block2-3`` -> (``block2-``, 3); ``3`` -> (``""``, 3);
+    None where the name does not end in a number after ``.``, ``-`` or ``_``."""
+    found = _INDEXED.match(name)
+    if found is None or (found["prefix"] and found["prefix"][-1] not in ".-_"):
+        return None
+    return found["prefix"], int(found["index"])
 
 
 def _follows(item: Item, previous: Item, run: list[Item]) -> bool:
