@@ -166,9 +166,12 @@ def main() -> None:
     rows.append(_row("`report resnet152 --format json` process / dependency imports",
                      f"{report:.2f} s / {deps:.2f} s = {report / deps:.2f}", "1.3",
                      report / deps / 1.3))
-    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+    load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(
+        os, "getloadavg") else ""
+    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} cores{load}, Python "
                f"{platform.python_version()}, {platform.system()}; in-process medians of "
-               f"{args.repeat} runs (chains: one run each).")
+               f"{args.repeat} runs (chains: one run each). Wall-clock times: on a shared "
+               "machine, compare ratios measured in one run, not runs.")
     header = [machine, "",
               "| measurement | measured | goal | measured / goal | met |",
               "|---|---|---|---|---|"]

@@ -61,7 +61,8 @@ DtypeOption = Annotated[str, typer.Option(
     "--dtype", help="Element type for memory figures: float32, float16, bfloat16 or int8.")]
 DepthOption = Annotated[int | None, typer.Option(
     "--depth", metavar="N",
-    help="Collapse rows deeper than N dotted levels into their block (default: all).")]
+    help="Collapse rows deeper than N dotted levels into their block (default: all; 0: the "
+         "totals only).")]
 ConventionOption = Annotated[str, typer.Option(
     "--convention", help="Counting convention: cnncost, torchvision, fvcore or connections.")]
 FormatOption = Annotated[str, typer.Option(
@@ -122,14 +123,19 @@ def _choice(what: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
-def _check_common(dtype: str, convention: str, fmt: str, depth: int | None) -> None:
+def _check_common(dtype: str, convention: str, fmt: str, depth: int | None,
+                  totals_only: bool = True) -> None:
+    """Raises: UsageError: an unknown dtype, convention or format; a negative ``depth``, or 0
+    where there are no totals to show alone (``totals_only`` False: drawings, the HTML page)."""
     from cnncost import api
 
     _choice("dtype", dtype, tuple(api.DTYPES))
     _choice("convention", convention, api.CONVENTIONS)
     _choice("format", fmt, FORMATS)
-    if depth is not None and depth < 1:
-        raise UsageError(f"--depth must be at least 1, got {depth}")
+    lowest = 0 if totals_only and fmt != "html" else 1
+    if depth is not None and depth < lowest:
+        raise UsageError(f"--depth must be at least {lowest}, got {depth}"
+                         + (" (0, the totals only, applies to tables)" if depth == 0 else ""))
 
 
 def _analyze(path: Path, variant: str | None, overrides: dict[str, Any], batch: int, dtype: str,
@@ -473,7 +479,7 @@ def draw(
     from cnncost.render import dot, structure
     from cnncost.render.commands import output_format
 
-    _check_common(dtype, convention, "table", depth)
+    _check_common(dtype, convention, "table", depth, totals_only=False)
     _choice("direction", direction, dot.DIRECTIONS)
     fmt = "dot" if fmt is None and output is None else output_format(output, fmt,
                                                                       dot.DRAW_FORMATS)

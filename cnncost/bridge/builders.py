@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from cnncost.bridge import layers as L
+from cnncost.bridge import layout as V
 from cnncost.bridge import pointwise as P
 from cnncost.graph.layergraph import LayerNode
 from cnncost.ops.registry import canonical_name, get_op, pair
@@ -138,10 +139,20 @@ def _conv2d_table(node: LayerNode) -> nn.Module:
                          pads=window_pads(node, stride), act=_fused(a))
 
 
+@builds("conv_transpose2d")
+def _conv_transpose2d(node: LayerNode) -> nn.Module:
+    a = node.attrs
+    return L.ConvTranspose2d(node.in_shapes[0][0], a["out"], pair(a["kernel"]),
+                             stride=pair(a["stride"]), padding=pair(a["padding"]),
+                             output_padding=pair(a["output_padding"]),
+                             dilation=pair(a["dilation"]), groups=a["groups"], bias=a["bias"],
+                             act=_fused(a))
+
+
 @builds("linear")
 def _linear(node: LayerNode) -> nn.Module:
     a = node.attrs
-    return L.Linear(node.in_shapes[0][0], a["out"], bias=a["bias"], act=_fused(a))
+    return L.Linear(node.in_shapes[0][-1], a["out"], bias=a["bias"], act=_fused(a))
 
 
 @builds("rbf")
@@ -156,14 +167,16 @@ def _rbf(node: LayerNode) -> nn.Module:
 def _batch_norm(node: LayerNode) -> nn.Module:
     a = node.attrs
     return P.BatchNorm(node.in_shapes[0][0], eps=a["epsilon"], center=a["center"],
-                       scale=a["scale"], counter=a["counter"])
+                       scale=a["scale"], counter=bool(a.get("counter", False)))
 
 
 @builds("layer_norm")
 def _layer_norm(node: LayerNode) -> nn.Module:
     a = node.attrs
-    return P.ChannelLayerNorm(node.in_shapes[0][0], eps=a["epsilon"], center=a["center"],
-                              scale=a["scale"])
+    shape = node.in_shapes[0]
+    return P.ChannelLayerNorm(shape[-1] if a["channels_last"] else shape[0], eps=a["epsilon"],
+                              center=a["center"], scale=a["scale"],
+                              channels_last=a["channels_last"])
 
 
 @builds("lrn")
@@ -245,7 +258,7 @@ def _adaptive_avg(node: LayerNode) -> nn.Module:
 
 @builds("add")
 def _add(node: LayerNode) -> nn.Module:
-    return P.Add(_floats(node.attrs["scales"]), node.attrs["inplace"])
+    return P.Add(_floats(node.attrs["scales"]), bool(node.attrs.get("inplace", False)))
 
 
 @builds("multiply")
@@ -285,7 +298,7 @@ def _reshape(node: LayerNode) -> nn.Module:
 
 @builds("dropout")
 def _dropout(node: LayerNode) -> nn.Module:
-    return nn.Dropout(node.attrs["rate"], node.attrs["inplace"])  # the identity in eval mode
+    return nn.Dropout(node.attrs["rate"], bool(node.attrs.get("inplace", False)))  # the identity in eval mode
 
 
 @builds("stochastic_depth")
@@ -300,7 +313,59 @@ def _zero_pad(node: LayerNode) -> nn.Module:
 
 @builds("crop2d")
 def _crop(node: LayerNode) -> nn.Module:
-    return P.Crop2d(tuple(node.attrs["cropping"]))
+    _, h, w = node.in_shapes[0]
+    return P.Crop2d(tuple(node.attrs["cropping"]), (h, w))
+
+
+@builds("pad")
+def _pad(node: LayerNode) -> nn.Module:
+    a = node.attrs
+    return V.Pad(tuple(a["padding"]), a["mode"], a["value"])
+
+
+@builds("slice")
+def _slice(node: LayerNode) -> nn.Module:
+    a = node.attrs
+    stop = node.in_shapes[0][a["axis"]] if a["stop"] is None else a["stop"]
+    return V.Slice(a["axis"], a["start"], stop - a["start"])
+
+
+@builds("split")
+def _split(node: LayerNode) -> nn.Module:
+    return V.Split(node.attrs["sizes"], node.attrs["index"], node.attrs["axis"])
+
+
+@builds("chunk")
+def _chunk(node: LayerNode) -> nn.Module:
+    return V.Chunk(node.attrs["chunks"], node.attrs["index"], node.attrs["axis"])
+
+
+@builds("permute")
+def _permute(node: LayerNode) -> nn.Module:
+    return V.Permute(node.attrs["dims"])
+
+
+@builds("transpose")
+def _transpose(node: LayerNode) -> nn.Module:
+    return V.Transpose(node.attrs["dims"])
+
+
+@builds("upsample")
+def _upsample(node: LayerNode) -> nn.Module:
+    a = node.attrs
+    size = None if a["size"] is None else pair(a["size"])
+    return V.Upsample(size, a["scale"], a["mode"], a["align_corners"])
+
+
+@builds("mean")
+def _mean(node: LayerNode) -> nn.Module:
+    return V.Mean(node.attrs["axes"], node.attrs["keepdims"])
+
+
+@builds("layer_scale")
+def _layer_scale(node: LayerNode) -> nn.Module:
+    shape = node.in_shapes[0]
+    return V.LayerScale(shape[0], len(shape))
 
 
 def _activation_builder(name: str) -> Builder:

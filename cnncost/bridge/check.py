@@ -164,7 +164,7 @@ def check(spec: str | Path | LoadedSpec, *, variant: str | None = None,
         model=loaded.spec.name, variant=bindings.variant, overrides=dict(overrides or {}),
         spec_file=str(loaded.file), device=str(dev), batch=batch, dtype=dtype,
         versions=_versions(), layers=tuple(layers), totals=totals,
-        fvcore_not_counted=_not_counted(fv, graph, unsupported),
+        fvcore_not_counted=_not_counted(fv, graph, unsupported, batch),
         fvcore_uncalled=uncalled, torch_counted_ops=torch_ops, flop_counter_device=counted_on)
 
 
@@ -304,11 +304,19 @@ def _exact(value: float) -> int:
     return int(value)
 
 
-def _not_counted(fv: CostReport, graph: LayerGraph,
-                 unsupported: dict[str, Counter[str]]) -> tuple[NotCounted, ...]:
+#: The label suffix of an operator fvcore counts whose traced module also ran aten operators
+#: fvcore has no handle for (``NotCounted``).
+INSIDE_COUNTED = "(counted; unsupported ops inside)"
+
+
+def _not_counted(fv: CostReport, graph: LayerGraph, unsupported: dict[str, Counter[str]],
+                 batch: int) -> tuple[NotCounted, ...]:
     """fvcore-convention operators fvcore does not count (cnncost's own count for them), with
-    the aten ops fvcore reported unsupported in those layers."""
+    the aten ops fvcore reported unsupported in those layers; then the operators fvcore does
+    count (its count is compared per layer) whose traced modules also ran aten ops fvcore
+    reported unsupported, with their layers and cnncost's complete count of those layers."""
     aten: dict[str, Counter[str]] = {}
+    inside: dict[str, list[int]] = {}  # label: [layers, macs, flops]
     for node in graph:
         ops = +unsupported[node.name]
         if not ops:
@@ -318,7 +326,12 @@ def _not_counted(fv: CostReport, graph: LayerGraph,
         elif node.attrs.get("act"):
             label = f"{node.attrs['act']} (fused)"
         else:
-            label = f"{node.op} (unsupported ops inside a counted op)"
+            label = f"{node.op} {INSIDE_COUNTED}"
+            arith = node.opdef.arithmetic(node.context)
+            entry = inside.setdefault(label, [0, 0, 0])
+            entry[0] += 1
+            entry[1] += arith.macs * batch
+            entry[2] += arith.flops * batch
         aten.setdefault(label, Counter()).update(ops)
     # every layer fvcore does not count, including those with nothing to count (a 1x1
     # max-pool), which the analytic report's ``uncounted`` leaves out
@@ -327,7 +340,9 @@ def _not_counted(fv: CostReport, graph: LayerGraph,
     out = [NotCounted(u.op, layers[u.op], u.macs, u.flops,
                       tuple(sorted(aten.pop(u.op, {}).items())))
            for u in fv.uncounted]
-    out += [NotCounted(label, 0, 0, 0, tuple(sorted(ops.items()))) for label, ops in aten.items()]
+    for label, ops in aten.items():
+        count, macs, flops = inside.get(label, [0, 0, 0])
+        out.append(NotCounted(label, count, macs, flops, tuple(sorted(ops.items()))))
     return tuple(out)
 
 

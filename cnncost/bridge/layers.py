@@ -81,6 +81,25 @@ class Conv2d(nn.Conv2d):
         return super().extra_repr() + pad + _act_repr(self)
 
 
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` with a fused activation: ``weight`` [C, out/g, kh, kw], ``bias``
+    [out], as torch's."""
+
+    def __init__(self, c_in: int, out: int, kernel: tuple[int, int], *, stride: tuple[int, int],
+                 padding: tuple[int, int], output_padding: tuple[int, int],
+                 dilation: tuple[int, int], groups: int, bias: bool,
+                 act: nn.Module | None = None) -> None:
+        super().__init__(c_in, out, kernel, stride, padding, output_padding, groups, bias,
+                         dilation)
+        set_act(self, act)
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        return apply_act(self, super().forward(x, output_size))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + _act_repr(self)
+
+
 def _conv_weight(shape: Sequence[int]) -> nn.Parameter:
     """A conv weight initialised as torch initialises nn.Conv2d (kaiming uniform, a = sqrt(5))."""
     weight = nn.Parameter(torch.empty(*shape))

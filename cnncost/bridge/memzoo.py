@@ -54,9 +54,16 @@ def _run_dict(run: Any) -> dict[str, Any]:
     return data
 
 
-def measure_zoo(specs: Path, log: Any = print) -> list[dict[str, Any]]:
+def measure_zoo(specs: Path, log: Any = print,
+                kept: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every spec and variant's rows, in ``zoo_cases`` order; those in ``kept`` (rows of an
+    earlier report) are taken from it, not measured again."""
+    previous = {(r["spec"], r["variant"]): r for r in kept or []}
     rows = []
     for spec, variant in zoo_cases(specs):
+        if (spec, variant) in previous:
+            rows.append(previous[(spec, variant)])
+            continue
         start = time.perf_counter()
         graph, _ = api.build_graph(ROOT / spec, variant=variant)
         runs = memory_runs(graph, batch=1, dtype="float32")
@@ -142,11 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--specs", type=Path, default=ROOT / "specs")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     parser.add_argument("--flagships-only", action="store_true")
+    parser.add_argument("--missing", action="store_true",
+                        help="measure only the specs and variants the committed report lacks, "
+                             "keeping its other rows and its flagships (tests/bridge/"
+                             "test_memory_zoo.py checks that the kept rows are still current)")
     args = parser.parse_args(argv)
-    flagships = measure_flagships()
     previous = args.out / "memory.json"
-    zoo = (json.loads(previous.read_text())["zoo"] if args.flagships_only and previous.exists()
-           else measure_zoo(args.specs))
+    before = json.loads(previous.read_text()) if previous.exists() else None
+    if args.missing and before is not None:
+        flagships = before["flagships"]
+        zoo = measure_zoo(args.specs, kept=before["zoo"])
+    else:
+        flagships = measure_flagships()
+        zoo = (before["zoo"] if args.flagships_only and before is not None
+               else measure_zoo(args.specs))
     (args.out / "memory.json").write_text(
         json.dumps({"zoo": zoo, "flagships": flagships}, indent=1) + "\n", encoding="utf-8")
     (args.out / "memory.md").write_text(to_markdown(zoo, flagships), encoding="utf-8")

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from cnncost.bridge.builders import build_layer
 from cnncost.graph.layergraph import LayerGraph
-from cnncost.graph.scopes import scope_holds
+from cnncost.graph.scopes import run_schedule
 
 #: ``around(name, call)`` wraps one node's call (``call()`` runs the node and returns its output);
 #: the profiler times nodes with it.
@@ -64,23 +64,13 @@ class GraphModule(nn.Module):
         self.graph_name = graph.name
         self.input_names: tuple[str, ...] = graph.input_names
         self.output_names: tuple[str, ...] = tuple(graph.outputs)
-        order = graph.topo_order()
+        schedule = run_schedule(graph)
         self.steps: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
-            (name, graph.inputs_of(name)) for name in order)
-        position = {name: i for i, name in enumerate(order)}
-        last_use: dict[str, int] = {}
-        for name in order:
-            for src in graph.inputs_of(name):
-                last_use[src] = position[name]
-        keep = set(self.output_names)
-        releases = scope_holds(graph)
-        #: per step, the values whose last enclosing block ends there (see cnncost.graph.scopes)
-        self.scope_frees: tuple[tuple[str, ...], ...] = tuple(releases.get(name, ())
-                                                              for name in order)
-        self.frees: tuple[tuple[str, ...], ...] = tuple(
-            tuple(src for src in dict.fromkeys(graph.inputs_of(name))
-                  if last_use[src] == position[name] and src not in keep)
-            for name in order)
+            (name, graph.inputs_of(name)) for name in schedule.order)
+        #: per step, the values read for the last time there, and those whose last enclosing
+        #: block ends there (see cnncost.graph.scopes)
+        self.frees: tuple[tuple[str, ...], ...] = schedule.frees
+        self.scope_frees: tuple[tuple[str, ...], ...] = schedule.scope_frees
         leaves: dict[str, nn.Module] = {}
         for node in graph:
             module = build_layer(node)

@@ -60,16 +60,18 @@ class BatchNorm(nn.Module):
 class ChannelLayerNorm(nn.Module):
     """Layer normalisation over the channel axis at each position (Keras
     ``LayerNormalization(axis=-1)`` on NHWC): a permute to channels-last, ``F.layer_norm`` over
-    (C,), and back. fvcore counts numel x 5 with a weight, x 4 without."""
+    (C,), and back; with ``channels_last``, ``F.layer_norm`` over the last axis (torch's
+    ``nn.LayerNorm(C)`` on (N, H, W, C)). fvcore counts numel x 5 with a weight, x 4 without."""
 
-    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool) -> None:
+    def __init__(self, channels: int, *, eps: float, center: bool, scale: bool,
+                 channels_last: bool = False) -> None:
         super().__init__()
-        self.channels, self.eps = channels, eps
+        self.channels, self.eps, self.channels_last = channels, eps, channels_last
         self.weight = nn.Parameter(torch.ones(channels)) if scale else None
         self.bias = nn.Parameter(torch.zeros(channels)) if center else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 2:
+        if x.dim() == 2 or self.channels_last:
             return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
         last = (0, *range(2, x.dim()), 1)
         back = (0, x.dim() - 1, *range(1, x.dim() - 1))
@@ -268,13 +270,20 @@ class ZeroPad2d(nn.Module):
 
 
 class Crop2d(nn.Module):
-    def __init__(self, cropping: tuple[int, int, int, int]) -> None:
+    """Keras Cropping2D as slices of H then W whose bounds are fixed for the input size when
+    built: a trace holds only ``aten::slice`` (fvcore ignores it), no shape arithmetic
+    (``x.shape[-2] - bottom`` traces as ``aten::sub``, which fvcore reports unsupported)."""
+
+    def __init__(self, cropping: tuple[int, int, int, int], in_hw: tuple[int, int]) -> None:
         super().__init__()
-        self.cropping = cropping
+        top, bottom, left, right = cropping
+        self.rows, self.cols = (top, in_hw[0] - bottom), (left, in_hw[1] - right)
 
     def forward(self, x: Tensor) -> Tensor:
-        top, bottom, left, right = self.cropping
-        return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+        return x[..., self.rows[0]:self.rows[1], self.cols[0]:self.cols[1]]
+
+    def extra_repr(self) -> str:
+        return f"rows={self.rows}, cols={self.cols}"
 
 
 # --------------------------------------------------------------------------- activations

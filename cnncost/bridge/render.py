@@ -72,9 +72,21 @@ def _layers_table(layers: tuple[LayerCheck, ...], title: str, only_differing: bo
     return table
 
 
+#: What the rows of the "not counted by fvcore" table are.
+NOT_COUNTED_NOTE = (
+    "A row is an operator fvcore does not count, an activation fused into a conv or linear layer "
+    "(fused), or an operator fvcore does count, compared layer by layer above, whose traced "
+    "module also ran aten operators fvcore has no handle for (counted; unsupported ops inside): "
+    "fvcore reports those operators as unsupported and counts nothing for them; they are the "
+    "module's own helpers (a reflection pad, shape arithmetic traced as aten::sub), not "
+    "arithmetic the operator's count leaves out. Layers and cnncost's complete count are given "
+    "for every row.")
+
+
 def _not_counted_table(report: CheckReport) -> Table:
     table = Table(title="not counted by fvcore (cnncost's own count, batch included)",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+                  box=box.SIMPLE_HEAD, title_justify="left", caption=NOT_COUNTED_NOTE,
+                  caption_justify="left")
     for header, justify in (("operator", "left"), ("layers", "right"), ("MACs", "right"),
                             ("FLOPs", "right"), ("fvcore: unsupported aten ops", "left")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]

@@ -217,6 +217,21 @@ def _activation(node: LayerNode, macs: int, other: int, out_n: int, in_n: int, p
     return other, 0, 0, per * out_n * input_grad
 
 
+def _layer_scale(node: LayerNode, macs: int, other: int, out_n: int, in_n: int, params: int,
+                 input_grad: bool) -> tuple[int, int, int, int]:
+    """gamma * x: gamma's gradient sum(g x) 2, the input's g gamma 1 per element."""
+    return other, 0, 0, 2 * in_n + in_n * input_grad
+
+
+def _upsample(node: LayerNode, macs: int, other: int, out_n: int, in_n: int, params: int,
+              input_grad: bool) -> tuple[int, int, int, int]:
+    """The backward adds each output gradient into the input elements it was made from:
+    nearest 1 add per output element; bilinear 4 taps of 2 multiplies (both weights) and an
+    add, 12 per output element."""
+    per = 12 if node.attrs["mode"] == "bilinear" else 1
+    return other, 0, 0, per * out_n * input_grad
+
+
 def _same_as_forward(node: LayerNode, macs: int, other: int, out_n: int, in_n: int,
                      params: int, input_grad: bool) -> tuple[int, int, int, int]:
     """Pools, LRN, preprocessing: the backward does the forward's work again (an average pool
@@ -258,6 +273,7 @@ _ZERO: Rule = _elementwise(0)
 BACKWARD: dict[str, Rule] = {
     "conv": _weighted, "linear": _weighted, "distance": _weighted,
     "batch_norm": _batch_norm, "layer_norm": _layer_norm, "affine": _affine,
+    "layer_scale": _layer_scale, "upsample": _upsample,
     "lrn": _same_as_forward, "pool": _same_as_forward, "preprocess": _same_as_forward,
     "activation": _activation,
     "add": _add, "multiply": _multiply, "scale": _elementwise(1), "concat": _ZERO,
@@ -274,7 +290,7 @@ def flop_counter_overcount(graph: LayerGraph, batch: int = 1) -> dict[str, int]:
     out = {}
     for node in graph:
         groups = 1
-        if node.op == "conv2d":
+        if node.op in ("conv2d", "conv_transpose2d"):
             groups = node.attrs["groups"]
         elif node.op == "depthwise_conv2d":
             groups = node.in_shapes[0][0]

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from cnncost.errors import OpArgumentError, ShapeError, SpecError
 from cnncost.graph.bounds import Bound
-from cnncost.graph.evaluation import Evaluation
+from cnncost.graph.evaluation import INPUT_NAMES, Evaluation
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built, References
@@ -179,10 +179,12 @@ class Expander:
             history: History, inputs: list[str] | None = None) -> str | None:
         opdef = self.ops[canonical]
         if inputs is None:
+            if self._disabled(body, scope, path, history):
+                return None
             inputs = self.refs.inputs(body, scope, history, path)
-        first = inputs[0] if inputs else None
-        if body.when is not None and self.evaluation.skip(body, scope, path, first):
+        elif body.when is not None and self.evaluation.skip(body, scope, path, inputs[0]):
             return None
+        first = inputs[0] if inputs else None
         self._spend(1, scope, path)
         local = self.refs.local_name(body.name, canonical, scope, path)
         node_name = scope.prefix + local
@@ -221,14 +223,30 @@ class Expander:
                                      scope.call_stack)
         return node_name
 
+    def _disabled(self, body: m.Common, scope: Scope, path: tuple[Any, ...],
+                  history: History) -> bool:
+        """True when the item's ``when`` is false. ``when`` is evaluated before the item's
+        references are resolved, so that a disabled item may name layers that exist only when
+        it is enabled; ``in_channels`` and the like read its first input where that resolves.
+        A ``when`` that reads the input's shape while the input does not resolve reports the
+        reference instead."""
+        if body.when is None:
+            return False
+        first = self.refs.first_quietly(body, scope, history)
+        if first is None and isinstance(body.when, str) and any(
+                name in body.when for name in INPUT_NAMES):
+            inputs = self.refs.inputs(body, scope, history, path)  # records the problem
+            first = inputs[0] if inputs else None
+        return self.evaluation.skip(body, scope, path, first)
+
     def _call(self, block_name: str, body: m.BlockCall, path: tuple[Any, ...], scope: Scope,
               history: History, local: str | None = None,
               args: Mapping[str, Any] | None = None) -> str | None:
         bdef, origin = self.loaded.blocks[block_name]
+        if self._disabled(body, scope, path, history):
+            return None
         inputs = self.refs.inputs(body, scope, history, path)
         first = inputs[0] if inputs else None
-        if self.evaluation.skip(body, scope, path, first):
-            return None
         if block_name in scope.blocks:
             chain = " -> ".join((*scope.blocks[scope.blocks.index(block_name):], block_name))
             self.problems.fail("cycle", f"block {block_name} calls itself ({chain})", scope, path)
@@ -280,10 +298,10 @@ class Expander:
 
     def _repeat(self, body: m.RepeatBody, path: tuple[Any, ...], scope: Scope,
                 history: History) -> None:
+        if self._disabled(body, scope, path, history):
+            return
         first = (self.refs.resolve(body.input, scope, history, (*path, "input"))
                  if body.input else None)
-        if self.evaluation.skip(body, scope, path, first or history.last()):
-            return
         times = self.evaluation.evaluate(body.times, scope, (*path, "times"), "int")
         if times < 0:
             self.problems.fail("argument", f"repeat times must be >= 0, got {times}", scope, path)
@@ -331,11 +349,11 @@ class Expander:
 
     def _parallel(self, body: m.ParallelBody, path: tuple[Any, ...], scope: Scope,
                   history: History) -> str | None:
+        if self._disabled(body, scope, path, history):
+            return None
         source = self.refs.inputs(body, scope, history, path)
         if len(source) != 1:
             self.problems.fail("arity", "a parallel block reads one input", scope, path)
-        if self.evaluation.skip(body, scope, path, source[0]):
-            return None
         self._nest(scope, path)
         pscope = scope
         if body.name is not None:

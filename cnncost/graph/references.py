@@ -86,6 +86,21 @@ class References:
                                path)
         return [last]
 
+    def first_quietly(self, body: m.Common, scope: Scope, history: History) -> str | None:
+        """The item's first input if its reference resolves, else None, recording nothing: what
+        an item's ``when`` may read before its references are resolved (a disabled item's
+        references need not exist)."""
+        refs = body.inputs if body.inputs is not None else (
+            [body.input] if body.input is not None else None)
+        if refs is None:
+            return history.last()
+        if not refs or "{" in refs[0]:
+            return None
+        try:
+            return self.lookup(refs[0], scope, history)
+        except ValueError:
+            return None
+
     def lookup(self, text: str, scope: Scope, history: History) -> str | None:
         """The node a reference names, or None; raises ValueError for a malformed @-k."""
         for alternative in (a.strip() for a in text.split("|")):

@@ -10,7 +10,36 @@ the same way (``cnncost.bridge.module.GraphModule.run``) and the eager memory mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cnncost.graph.layergraph import LayerGraph
+
+
+@dataclass(frozen=True)
+class RunSchedule:
+    """How a graph runs as eager code: the nodes in topological order and, after each step, the
+    values (by producing node) its frame drops: ``frees``, those read for the last time there
+    (graph outputs are kept), and ``scope_frees``, those the blocks ending there release."""
+
+    order: tuple[str, ...]
+    frees: tuple[tuple[str, ...], ...]
+    scope_frees: tuple[tuple[str, ...], ...]
+
+
+def run_schedule(graph: LayerGraph) -> RunSchedule:
+    """The schedule ``GraphModule.run`` follows and the eager memory model replays."""
+    order = graph.topo_order()
+    position = {name: i for i, name in enumerate(order)}
+    last_use: dict[str, int] = {}
+    for name in order:
+        for src in graph.inputs_of(name):
+            last_use[src] = position[name]
+    keep = set(graph.outputs)
+    releases = scope_holds(graph)
+    frees = tuple(tuple(src for src in dict.fromkeys(graph.inputs_of(name))
+                        if last_use[src] == position[name] and src not in keep)
+                  for name in order)
+    return RunSchedule(tuple(order), frees, tuple(releases.get(name, ()) for name in order))
 
 
 def scope_holds(graph: LayerGraph) -> dict[str, tuple[str, ...]]:

@@ -21,7 +21,7 @@ from math import prod
 
 from cnncost.errors import OpArgumentError, Problem, SpecError, UsageError
 from cnncost.graph.layergraph import LayerGraph
-from cnncost.graph.scopes import scope_holds
+from cnncost.graph.scopes import run_schedule
 from cnncost.memory import engine as E
 from cnncost.memory.optim import IMPLEMENTATIONS, OPTIMIZERS, default_implementation, optimizer_step
 from cnncost.memory.program import ELEMENT_BYTES, Back, Prog, Val, grads_like, pass_grad
@@ -172,21 +172,14 @@ def _consumers(sim: E.Simulator, graph: LayerGraph) -> None:
 def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dict[str, Val]:
     """``GraphModule.run``: topological order, each output dropped after its last consumer and
     the end of every block that reads it (``cnncost.graph.scopes``)."""
-    order = graph.topo_order()
-    position = {name: i for i, name in enumerate(order)}
-    last_use: dict[str, int] = {}
-    for name in order:
-        for src in graph.inputs_of(name):
-            last_use[src] = position[name]
-    keep = set(graph.outputs)
-    releases = scope_holds(graph)
+    schedule = run_schedule(graph)
     pending: dict[str, int] = {}
-    for srcs in releases.values():
+    for srcs in schedule.scope_frees:
         for src in srcs:
             pending[src] = pending.get(src, 0) + 1
     scoped: dict[str, Val] = {}
     values: dict[str, Val] = {}
-    for name in order:
+    for step, name in enumerate(schedule.order):
         node = graph.node(name)
         span = sim.begin_layer("forward", name)
         sim._param_index[name] = 0
@@ -201,10 +194,9 @@ def _forward(sim: E.Simulator, graph: LayerGraph, inputs: dict[str, Val]) -> dic
         if name in pending:  # a block that reads it keeps it until the block returns
             scoped[name] = out
             sim.hold(out, ("scope", name))
-        for src in dict.fromkeys(node.inputs):
-            if last_use[src] == position[name] and src not in keep:
-                sim.release(values.pop(src), ("graph", src))
-        for src in releases.get(name, ()):
+        for src in schedule.frees[step]:
+            sim.release(values.pop(src), ("graph", src))
+        for src in schedule.scope_frees[step]:
             pending[src] -= 1
             if not pending[src]:
                 sim.release(scoped.pop(src), ("scope", src))

@@ -49,16 +49,30 @@ class Storage:
 class Val:
     """A tensor: its element count and dtype, the storage it lives in (a view shares one),
     whether it requires grad and the autograd node that produced it (``grad_fn``; None for a
-    leaf: the input, a parameter, a buffer, a tensor made without grad)."""
+    leaf: the input, a parameter, a buffer, a tensor made without grad).
 
-    __slots__ = ("dtype", "grad_fn", "numel", "param", "requires_grad", "storage", "view_of")
+    ``layout`` is ``contiguous``, ``permuted`` (a permutation of a contiguous tensor: dense, its
+    axes out of order) or ``strided`` (a slice of a height or width: with gaps). A flatten or a
+    reshape of anything but a contiguous tensor copies it; a cast keeps a permuted layout and
+    makes a strided one contiguous (``preserve_format``). A new tensor counts as contiguous (an
+    element-wise operator on a permuted input keeps the input's strides in PyTorch; the model
+    does not follow strides through such operators)."""
+
+    __slots__ = ("dtype", "grad_fn", "layout", "numel", "param", "requires_grad", "storage",
+                 "view_of")
 
     def __init__(self, numel: int, dtype: str, storage: Storage, requires_grad: bool = False,
                  grad_fn: GradNode | None = None, param: Param | None = None,
-                 view_of: Val | None = None) -> None:
+                 view_of: Val | None = None, layout: str = "contiguous") -> None:
         self.numel, self.dtype, self.storage = numel, dtype, storage
         self.requires_grad, self.grad_fn, self.param = requires_grad, grad_fn, param
         self.view_of = view_of
+        self.layout = layout
+
+    @property
+    def contiguous(self) -> bool:
+        """Whether its per-sample axes merge without a copy (a reshape is a view)."""
+        return self.layout == "contiguous"
 
     @property
     def nbytes(self) -> int:
@@ -116,12 +130,12 @@ class AutocastPolicy:
 _CUDA_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
     fp32=frozenset({"softmax", "layer_norm", "pow", "sum", "nll_loss", "exp", "log", "rsqrt",
-                    "reciprocal"}),
+                    "reciprocal", "upsample_nearest2d", "upsample_bilinear2d"}),
     promote=frozenset({"addcmul", "addcdiv"}),  # cat promotes by itself on CUDA: no casts
 )
 _CPU_POLICY = AutocastPolicy(
     lower=frozenset({"convolution", "linear", "addmm", "mm", "matmul"}),
-    fp32=frozenset({"avg_pool3d", "cross_entropy"}),
+    fp32=frozenset({"avg_pool3d", "cross_entropy", "reflection_pad2d", "replication_pad2d"}),
     promote=frozenset({"cat", "stack"}),
 )
 
@@ -197,11 +211,13 @@ class Prog:
         return vals[0]
 
     def view(self, src: Val, numel: int | None = None, label: str = "view",
-             grad: Backward | None = None) -> Val:
+             grad: Backward | None = None, layout: str | None = None) -> Val:
         """A view of ``src`` (flatten, reshape of a contiguous tensor, slice, permute): no
         allocation; its gradient is a view of the incoming one unless ``grad`` says otherwise
-        (a slice's backward allocates the unsliced gradient)."""
-        v = Val(src.numel if numel is None else numel, src.dtype, src.storage, view_of=src)
+        (a slice's backward allocates the unsliced gradient). ``layout``: see ``Val`` (default:
+        ``src``'s)."""
+        v = Val(src.numel if numel is None else numel, src.dtype, src.storage, view_of=src,
+                layout=src.layout if layout is None else layout)
         self._keep(v)
         if self.training and src.requires_grad:
             self._node(label, [src], [v], [], grad or view_grad, (0,))
@@ -229,6 +245,8 @@ class Prog:
         if cacheable and param is not None and param.cast is not None:
             return param.cast
         v = self.op(label, [src], [(src.numel, dtype)], grad=cast_grad)
+        if src.layout == "permuted":  # preserve_format keeps a dense tensor's strides
+            v.layout = "permuted"
         if cacheable and param is not None:
             param.cast = v
             self.sim.hold(v, ("autocast-cache", id(param)))
@@ -438,6 +456,16 @@ def promote(a: str, b: str) -> str:
     return a if a in _WIDTH else b
 
 
+def reshape_memory(p: Prog, x: Val, label: str) -> Val:
+    """``reshape`` / ``flatten``: a view of a tensor whose per-sample axes merge; of any other
+    (a permuted view) ``_unsafe_view(x.clone(contiguous))``: a copy, whose backward passes the
+    gradient through (a view of it)."""
+    if x.contiguous:
+        return p.view(x, label=label)
+    copy = p.op("clone", [x], [(x.numel, x.dtype)], grad=pass_grad(0))
+    return p.view(copy, label="_unsafe_view")
+
+
 def mul_memory(p: Prog, a: Val, b: Val, numel: int, label: str = "mul") -> Val:
     """``a * b`` (broadcasting to ``numel`` elements): autograd saves each factor only where the
     other needs a gradient; the backward allocates ``grad * other`` and ``grad * self`` at the
@@ -488,6 +516,16 @@ def cat_grad(b: Back) -> None:
 def slice_grad(b: Back) -> None:
     """``slice_backward``: a zero tensor of the sliced input's size holding the gradient."""
     b.give(0, b.like(0, "slice_backward"))
+
+
+def pow_grad(b: Back) -> None:
+    """``pow_backward`` of ``x ** k`` (a number): ``grad * (k * x.pow(k - 1))``; the expression's
+    two temporaries die after the product exists."""
+    power = b.like(0, "pow")
+    scaled = b.like(0, "mul")
+    out = b.like(0, "mul")
+    b.drop(scaled, power)
+    b.give(0, out)
 
 
 def scalar_grad(b: Back) -> None:

@@ -12,5 +12,8 @@ from cnncost.ops import (  # noqa: F401  (imported for their registrations)
     norm,
     pool,
     preprocess,
+    resample,
     shape,
+    transposed,
+    views,
 )

@@ -286,7 +286,8 @@ define(OpDef(
         "costed separately by the engine.",
     family="conv",
     attrs={"multiplier": _MULTIPLIER, "kernel": _KERNEL, "stride": _STRIDE,
-           "dilation": _DILATION, "bias": _BIAS, "padding": _PADDING, "act": _ACT, "act_inplace": _ACT_INPLACE},
+           "dilation": _DILATION, "bias": _BIAS, "padding": _PADDING,
+           "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_depthwise_infer, params=_depthwise_params, arithmetic=_depthwise_arithmetic,
     weighted=True, **_conventions(_depthwise_arithmetic), memory=_conv_memory,
 ))
@@ -299,7 +300,8 @@ define(OpDef(
         "between the two convs. The fused act is costed separately by the engine.",
     family="conv",
     attrs={"out": _OUT, "kernel": _KERNEL, "stride": _STRIDE, "dilation": _DILATION,
-           "multiplier": _MULTIPLIER, "bias": _BIAS, "padding": _PADDING, "act": _ACT, "act_inplace": _ACT_INPLACE},
+           "multiplier": _MULTIPLIER, "bias": _BIAS, "padding": _PADDING,
+           "act": _ACT, "act_inplace": _ACT_INPLACE},
     infer=_separable_infer, params=_separable_params, arithmetic=_separable_arithmetic,
     weighted=True, **_conventions(_separable_arithmetic), memory=_separable_memory,
 ))

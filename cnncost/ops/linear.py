@@ -5,8 +5,10 @@ linear (alias dense) and LeCun's Euclidean RBF output (rbf, family ``distance``)
 
 from __future__ import annotations
 
+from math import prod
+
 from cnncost.errors import ShapeError
-from cnncost.memory.program import Back, Prog, Val, pass_grad
+from cnncost.memory.program import Back, Prog, Val, pass_grad, pow_grad, reshape_memory
 from cnncost.ops.activation import activation_memory, check_activation
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import (
@@ -22,28 +24,41 @@ from cnncost.ops.registry import (
 
 def _features(ctx: OpContext, op: str) -> int:
     if len(ctx.in_shape) != 1:
+        hint = (" or set channels_last: true to apply it at every position over the last axis"
+                if op == "linear" else "")
         raise ShapeError(
             f"{op} expects a vector (F,), got shape {ctx.in_shape}; flatten first (flatten or "
-            f"global_avg_pool)")
+            f"global_avg_pool){hint}")
     return ctx.in_shape[0]
 
 
-# -- linear: w: [out, F], b: [out] -------------------------------------------------------------
+# -- linear: w: [out, F], b: [out]; channels-last: over the last axis at every position --------
+
+def _linear_features(ctx: OpContext) -> tuple[int, int]:
+    """(F, positions): the features a linear reads and how many times it applies."""
+    shape = ctx.in_shape
+    if ctx.attrs["channels_last"]:
+        if not shape:
+            raise ShapeError("linear expects a tensor with a feature axis, got a scalar")
+        return shape[-1], prod(shape[:-1])
+    return _features(ctx, "linear"), 1
+
 
 def _linear_infer(ctx: OpContext) -> Shape:
-    _features(ctx, "linear")
+    _linear_features(ctx)
     check_activation(ctx.attrs.get("act"), ctx.attrs.get("act_inplace", False))
-    return (positive("out", ctx.attrs["out"]),)
+    return (*ctx.in_shape[:-1], positive("out", ctx.attrs["out"]))
 
 
 def _linear_params(ctx: OpContext) -> Params:
     out = ctx.attrs["out"]
-    return Params(ctx.in_shape[0] * out + out * int(ctx.attrs["bias"]))
+    return Params(_linear_features(ctx)[0] * out + out * int(ctx.attrs["bias"]))
 
 
 def _linear_arithmetic(ctx: OpContext) -> Arithmetic:
     out = ctx.attrs["out"]
-    return Arithmetic(ctx.in_shape[0] * out, out * int(ctx.attrs["bias"]))
+    features, positions = _linear_features(ctx)
+    return Arithmetic(positions * features * out, positions * out * int(ctx.attrs["bias"]))
 
 
 def _addmm_grad(b: Back) -> None:
@@ -58,21 +73,50 @@ def _addmm_grad(b: Back) -> None:
             b.give(k, b.like(k, "mm"))
 
 
+def _mm_grad(b: Back) -> None:
+    """``mm(x, w.t())``: one ``mm`` for each factor that needs a gradient."""
+    for k in (0, 1):
+        if b.needs(k):
+            b.give(k, b.like(k, "mm"))
+
+
 def _linear_memory(p: Prog) -> Val:
-    """``F.linear`` on (N, F): autocast casts bias, weight, input (in that order); the weight is
-    used through a transposed view; ``addmm`` (``mm`` without a bias) saves the input and the
-    transposed weight."""
+    """``F.linear``: autocast casts bias, weight, input (in that order); the weight is used
+    through a transposed view; each matrix is saved for the other's gradient, only where the
+    other needs one. On (N, F), ``addmm`` (``mm`` without a bias). On (N, ..., F)
+    (``channels_last``), a contiguous input is viewed as (N·positions, F) for the same
+    ``addmm`` and the result viewed back; any other (a permuted view) goes through ``matmul``:
+    a contiguous copy, ``mm``, then the bias added in place (``add_``; out of place, a new
+    tensor, under a dispatch-mode tracker, where every tensor is subclass-like)."""
     a = p.ctx.attrs
-    weight = p.param(a["out"] * p.ctx.in_shape[0])
+    weight = p.param(a["out"] * _linear_features(p.ctx)[0])
     bias = p.param(a["out"]) if a["bias"] else None
     x = p.inputs[0]
     # F.linear(x, weight, bias): autocast casts the last argument first
     xc, wc, *b = p.autocast("linear", [x, weight] + ([bias] if bias is not None else []))
     wt = p.view(wc, label="t")
-    # each matrix is saved for the other's gradient: only where the other needs one
-    save = ([xc] if wt.requires_grad else []) + ([wt] if xc.requires_grad else [])
-    y = p.op("addmm" if b else "mm", [*b, xc, wt], [(p.out_numel, xc.dtype)], save=save,
-             grad=_addmm_grad)
+    folded = len(p.ctx.in_shape) > 1
+    if folded and not xc.contiguous:
+        x2 = reshape_memory(p, xc, "reshape")
+        save = ([x2] if wt.requires_grad else []) + ([wt] if x2.requires_grad else [])
+        product = p.op("mm", [x2, wt], [(p.out_numel, x2.dtype)], save=save, grad=_mm_grad)
+        if x2 is not xc:  # matmul's copy dies when it returns, unless autograd saved it
+            p.drop(x2, *([x2.view_of] if x2.view_of is not None else []))
+        y = p.view(product, label="_unsafe_view")
+        if b:
+            if p.sim.config.tracker:
+                total = p.op("add", [y, b[0]], [(p.out_numel, y.dtype)], grad=pass_grad(0, 1))
+                p.drop(y, product)
+                y = total
+            else:
+                y = p.inplace("add_", y, [b[0]], grad=pass_grad(0, 1))
+    else:
+        x2 = p.view(xc, label="view") if folded else xc
+        save = ([x2] if wt.requires_grad else []) + ([wt] if x2.requires_grad else [])
+        y = p.op("addmm" if b else "mm", [*b, x2, wt], [(p.out_numel, x2.dtype)], save=save,
+                 grad=_addmm_grad)
+        if folded:
+            y = p.view(y, label="view")
     act = a.get("act")
     return activation_memory(p, act, y, bool(a.get("act_inplace"))) if act else y
 
@@ -87,22 +131,12 @@ def _rbf_memory(p: Prog) -> Val:
     dtype = "float32" if "float32" in (x.dtype, centres.dtype) else x.dtype  # type promotion
     diff = p.op("sub", [x, centres], [(full, dtype)], grad=pass_grad(0))
     (base,) = p.autocast("pow", [diff])
-    sq = p.op("pow", [base], [(full, base.dtype)], save=[base], grad=_pow2_grad)
+    sq = p.op("pow", [base], [(full, base.dtype)], save=[base], grad=pow_grad)
     p.drop(diff, base)
     (summed,) = p.autocast("sum", [sq])
     y = p.op("sum", [summed], [(p.out_numel, summed.dtype)], grad=_sum_grad)
     p.drop(sq, summed)
     return y
-
-
-def _pow2_grad(b: Back) -> None:
-    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
-    temporaries die after the product exists."""
-    power = b.like(0, "pow")
-    scaled = b.like(0, "mul")
-    out = b.like(0, "mul")
-    b.drop(scaled, power)
-    b.give(0, out)
 
 
 def _sum_grad(b: Back) -> None:
@@ -114,14 +148,18 @@ def _sum_grad(b: Back) -> None:
 define(OpDef(
     name="linear",
     doc="Fully connected y = W x + b on a vector (F,), w: [out, F]: params F*out + out*bias; "
-        "macs F*out, other out*bias. Needs a flattened input. The fused act is costed "
-        "separately by the engine.",
+        "macs F*out, other out*bias. Needs a flattened input, or channels_last: true to apply "
+        "it over the last axis at every position (torch's nn.Linear on (N, ..., F), as "
+        "ConvNeXt's pointwise layers after a permute): macs positions*F*out, other "
+        "positions*out*bias. The fused act is costed separately by the engine.",
     family="linear",
     attrs={"out": Attr("int", doc="output features"),
            "bias": Attr("bool", True, "a learned bias per output"),
            "act": Attr("act", None, "fused activation, costed by the engine on the output"),
            "act_inplace": Attr("bool", False, "run the fused activation in place (torch's "
-                                              "inplace=True)")},
+                                              "inplace=True)"),
+           "channels_last": Attr("bool", False, "apply over the last axis at every position "
+                                                "(any rank), as torch's nn.Linear does")},
     infer=_linear_infer, params=_linear_params, arithmetic=_linear_arithmetic,
     weighted=True,
     fvcore=lambda ctx: _linear_arithmetic(ctx).macs,

@@ -1,6 +1,6 @@
 """Normalisations and per-channel affine maps. Must not import torch.
 
-batch_norm, layer_norm, lrn, affine. Channels are ``shape[0]``; any rank >= 1. ``N_in`` is the
+batch_norm, layer_norm, lrn, affine, layer_scale. Channels are ``shape[0]``; any rank >= 1. ``N_in`` is the
 input numel (= output numel).
 """
 
@@ -18,6 +18,7 @@ from cnncost.memory.program import (
     grads_like,
     mul_memory,
     pass_grad,
+    pow_grad,
     promote,
     scalar_grad,
 )
@@ -70,7 +71,7 @@ def _batch_norm_memory(p: Prog) -> Val:
     affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
     p.param(c, trainable=False)  # running mean
     p.param(c, trainable=False)  # running variance
-    if p.ctx.attrs["counter"]:
+    if p.ctx.attrs.get("counter"):
         p.param(1, trainable=False, dtype="int64")  # num_batches_tracked (add_(1): in place)
     ins = [x, *affine]
     stats = _stats_dtype(p, x)
@@ -135,12 +136,18 @@ define(OpDef(
 
 
 
+def _norm_axis(ctx: OpContext) -> int:
+    """The features a layer norm normalises: the channel axis, or the last (channels_last)."""
+    return ctx.in_shape[-1] if ctx.attrs["channels_last"] else ctx.in_shape[0]
+
+
 def _layer_norm_memory(p: Prog) -> Val:
     """``F.layer_norm`` over channels-last: a permuted view in, ``native_layer_norm`` (output,
-    mean and rstd per position; autocast runs it in float32 on CUDA), a permuted view out."""
-    x, c = p.inputs[0], p.ctx.in_shape[0]
+    mean and rstd per position; autocast runs it in float32 on CUDA), a permuted view out; on a
+    channels-last tensor (``channels_last``), ``native_layer_norm`` alone."""
+    x, c = p.inputs[0], _norm_axis(p.ctx)
     affine = _affine_params(p, c, p.ctx.attrs["scale"], p.ctx.attrs["center"])
-    permuted = len(p.ctx.in_shape) > 1
+    permuted = len(p.ctx.in_shape) > 1 and not p.ctx.attrs["channels_last"]
     xin = p.view(x, label="permute") if permuted else x
     (xin,) = p.autocast("layer_norm", [xin])
     positions = xin.numel // c
@@ -157,13 +164,17 @@ def _layer_norm_memory(p: Prog) -> Val:
 define(OpDef(
     name="layer_norm",
     doc="Layer normalisation over the channel axis at each position (Keras LayerNormalization("
-        "axis=-1) on NHWC): params trainable C*(center + scale); other N_in*(6 + center + "
-        "scale) per element: mean 1, variance 3, normalise 2, affine 1 each for scale and "
-        "center. fvcore counts N_in*(5 if scale else 4) (its 'affine' is the weight).",
+        "axis=-1) on NHWC), or over the last axis with channels_last (torch's nn.LayerNorm(C) "
+        "on (N, H, W, C), ConvNeXt's after a permute): params trainable C*(center + scale); "
+        "other N_in*(6 + center + scale) per element: mean 1, variance 3, normalise 2, affine 1 "
+        "each for scale and center. fvcore counts N_in*(5 if scale else 4) (its 'affine' is "
+        "the weight).",
     family="norm",
-    attrs={"center": _CENTER, "scale": _SCALE, "epsilon": _EPSILON},
+    attrs={"center": _CENTER, "scale": _SCALE, "epsilon": _EPSILON,
+           "channels_last": Attr("bool", False, "normalise the last axis (a channels-last "
+                                                "tensor) instead of the channel axis")},
     infer=lambda ctx: _checked("layer_norm", ctx, ctx.attrs["epsilon"]),
-    params=lambda ctx: Params(ctx.in_shape[0] * _affine_count(ctx, "center", "scale")),
+    params=lambda ctx: Params(_norm_axis(ctx) * _affine_count(ctx, "center", "scale")),
     arithmetic=lambda ctx: Arithmetic(
         0, ctx.in_numel * (6 + _affine_count(ctx, "center", "scale"))),
     fvcore=lambda ctx: ctx.in_numel * (5 if ctx.attrs["scale"] else 4),
@@ -208,19 +219,11 @@ def _lrn_calls(p: Prog, x: Val) -> Val:
     shifted = p.op("add", [scaled], [(x.numel, div.dtype)], grad=pass_grad(0))
     p.drop(scaled)
     (base,) = p.autocast("pow", [shifted])
-    powered = p.op("pow", [base], [(x.numel, base.dtype)], save=[base], grad=_pow_grad)
+    powered = p.op("pow", [base], [(x.numel, base.dtype)], save=[base], grad=pow_grad)
     p.drop(shifted, base, div)
     return div_memory(p, x, powered, x.numel)
 
 
-def _pow_grad(b: Back) -> None:
-    """``pow_backward``: ``grad * (exponent * self.pow(exponent - 1))``; the expression's two
-    temporaries die after the product exists."""
-    power = b.like(0, "pow")
-    scaled = b.like(0, "mul")
-    out = b.like(0, "mul")
-    b.drop(scaled, power)
-    b.give(0, out)
 
 
 # -- affine: y = x*w + b per channel; w, b: [C] -------------------------------------------------
@@ -282,4 +285,30 @@ define(OpDef(
     fvcore=None,
     connections=lambda ctx: ctx.out_numel * int(ctx.attrs["bias"]),
     memory=_affine_memory,
+))
+
+
+# -- layer_scale: x * gamma per channel; gamma: [C] (stored as (C, 1, 1) for a map) -------------
+
+def _layer_scale_memory(p: Prog) -> Val:
+    """``gamma * x`` (torchvision's ConvNeXt: ``self.layer_scale * result``): one product,
+    each factor saved where the other needs a gradient."""
+    x = p.inputs[0]
+    gamma = p.param(p.ctx.in_shape[0])
+    return mul_memory(p, gamma, x, x.numel)
+
+
+define(OpDef(
+    name="layer_scale",
+    doc="LayerScale (Touvron et al. 2021; ConvNeXt's layer_scale): x times a learned per-channel "
+        "gamma, gamma * x: params trainable C; other N_in (one multiply per element). fvcore "
+        "does not count it. An affine with bias: false counts the same; layer_scale is the "
+        "operator torchvision's and timm's models use (gamma first, stored as (C, 1, 1)).",
+    family="norm",
+    infer=lambda ctx: _checked("layer_scale", ctx),
+    params=lambda ctx: Params(ctx.in_shape[0]),
+    arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),
+    fvcore=None,
+    connections=None,
+    memory=_layer_scale_memory,
 ))

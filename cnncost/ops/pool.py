@@ -1,4 +1,4 @@
-"""Pooling: max / average windows, global and adaptive pools. Must not import torch.
+"""Pooling: max / average windows, global and adaptive pools, means. Must not import torch.
 
 Window output sizes follow conv with dilation 1 (``cnncost.ops.spatial``); ``stride`` null means
 the kernel; ``ceil_mode`` is torch's rule. Every window is costed at its full ``kh*kw`` area, even
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cnncost.errors import OpArgumentError
 from cnncost.memory.program import Back, Prog, Val, div_memory, grads_like, slice_grad
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Arithmetic, Attr, OpContext, OpDef, Shape, pair, positive
@@ -265,4 +266,37 @@ define(OpDef(
     fvcore=lambda ctx: ctx.in_numel,
     connections=None,
     memory=_adaptive_memory,
+))
+
+
+# -- mean over chosen per-sample axes ---------------------------------------------------------
+
+def _mean_axes(ctx: OpContext) -> tuple[int, ...]:
+    rank, axes = len(ctx.in_shape), tuple(ctx.attrs["axes"])
+    if not axes or len(set(axes)) != len(axes) or any(not 0 <= a < rank for a in axes):
+        raise OpArgumentError(
+            f"axes must name distinct per-sample axes in [0, {rank}) (0 = channels, torch's "
+            f"dim=1; no negative axes), got {list(axes)}")
+    return axes
+
+
+def _mean_infer(ctx: OpContext) -> Shape:
+    axes, keep = _mean_axes(ctx), ctx.attrs["keepdims"]
+    return tuple(1 if i in axes else d for i, d in enumerate(ctx.in_shape)
+                 if keep or i not in axes)
+
+
+define(OpDef(
+    name="mean",
+    doc="Mean over chosen per-sample axes (x.mean(dims, keepdim)), e.g. [1, 2] for the spatial "
+        "mean of a (C, H, W) map: other N_in (the adds and one divide per output, rounded to "
+        "one per element read). fvcore has no handle for aten::mean (it does not count it).",
+    family="pool",
+    attrs={"axes": Attr("ints", doc="per-sample axes to average over, 0 = channels"),
+           "keepdims": Attr("bool", False, "keep each reduced axis with size 1")},
+    infer=_mean_infer,
+    arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),
+    fvcore=None,
+    connections=None,
+    memory=lambda p: p.op("mean", [p.inputs[0]], grad=_mean_grad),
 ))

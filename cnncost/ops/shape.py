@@ -1,7 +1,9 @@
-"""Shape-only operators: flatten, reshape, dropout, zero_pad2d, crop2d. Must not import torch.
+"""Shape-only operators: flatten, reshape, dropout, stochastic_depth, zero_pad2d, pad, crop2d.
+Must not import torch.
 
-All are zero cost at inference (fvcore 0, connections 0): they move or relabel data, or (dropout)
-are the identity.
+All are zero cost at inference (fvcore 0, connections 0): they move or relabel data, or (dropout,
+stochastic depth) are the identity. The views (slice, split, chunk, permute, transpose) are in
+``cnncost.ops.views``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,15 @@ from __future__ import annotations
 from math import prod
 
 from cnncost.errors import OpArgumentError, ShapeError
-from cnncost.memory.program import Back, Prog, Val, grads_like, mul_memory, slice_grad
+from cnncost.memory.program import (
+    Back,
+    Prog,
+    Val,
+    grads_like,
+    mul_memory,
+    reshape_memory,
+    slice_grad,
+)
 from cnncost.ops.kinds import define
 from cnncost.ops.registry import Attr, OpContext, OpDef, Shape, sides
 from cnncost.ops.spatial import feature_map
@@ -68,7 +78,7 @@ def _crop_infer(ctx: OpContext) -> Shape:
 
 def _flatten_memory(p: Prog) -> Val:
     x = p.inputs[0]
-    return x if len(p.ctx.in_shape) == 1 else p.view(x, label="flatten")
+    return x if len(p.ctx.in_shape) == 1 else reshape_memory(p, x, "flatten")
 
 
 def _dropout_memory(p: Prog) -> Val:
@@ -115,14 +125,18 @@ def _stochastic_depth_memory(p: Prog) -> Val:
 
 def _crop_memory(p: Prog) -> Val:
     """Slices of H then W (each a view, skipped when it keeps everything; its backward allocates
-    the unsliced gradient)."""
+    the unsliced gradient). A cropped map is no longer a plain layout unless the axes before the
+    cut one have size 1 (a later flatten copies it)."""
     c, h, w = p.ctx.in_shape
     top, bottom, left, right = sides(p.ctx.attrs["cropping"])
     y = p.inputs[0]
     if top or bottom:
-        y = p.view(y, p.numel((c, h - top - bottom, w)), "slice", grad=slice_grad)
+        y = p.view(y, p.numel((c, h - top - bottom, w)), "slice", grad=slice_grad,
+                   layout="contiguous" if y.contiguous and c == 1 else "strided")
     if left or right:
-        y = p.view(y, p.out_numel, "slice", grad=slice_grad)
+        merged = y.contiguous and c == 1 and h - top - bottom == 1
+        y = p.view(y, p.out_numel, "slice", grad=slice_grad,
+                   layout="contiguous" if merged else "strided")
     return y
 
 
@@ -145,7 +159,7 @@ define(OpDef(
     family="shape", attrs={"shape": Attr("ints", doc="per-sample target shape, one -1 allowed")},
     infer=_reshape_infer,
     zero_cost="relabels the same elements", fvcore=_zero, connections=_zero,
-    memory=lambda p: p.view(p.inputs[0], label="reshape"),
+    memory=lambda p: reshape_memory(p, p.inputs[0], "reshape"),
 ))
 
 define(OpDef(
@@ -188,4 +202,58 @@ define(OpDef(
     infer=_crop_infer,
     zero_cost="a view of the input", fvcore=_zero, connections=_zero,
     memory=_crop_memory,
+))
+
+
+# -- pad: constant, reflect or replicate ------------------------------------------------------------
+
+PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def _general_pad_infer(ctx: OpContext) -> Shape:
+    c, h, w = feature_map(ctx.in_shape, "pad")
+    top, bottom, left, right = sides(ctx.attrs["padding"])
+    if min(top, bottom, left, right) < 0:
+        raise OpArgumentError(f"padding must not be negative, got {ctx.attrs['padding']!r}")
+    if ctx.attrs["mode"] == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        raise OpArgumentError(
+            f"reflect padding {(top, bottom, left, right)} must be smaller than the input it "
+            f"mirrors ({h}x{w}) on every side, as torch requires")
+    if ctx.attrs["mode"] != "constant" and ctx.attrs["value"] != 0:
+        raise OpArgumentError(f"value is the fill of constant padding; {ctx.attrs['mode']} "
+                              f"padding has none")
+    return (c, h + top + bottom, w + left + right)
+
+
+def _general_pad_memory(p: Prog) -> Val:
+    """``constant_pad_nd`` (constant: nothing saved), ``reflection_pad2d`` or
+    ``replication_pad2d`` (autograd saves the input; the CPU's autocast runs them in float32):
+    a new tensor; the backward allocates the unpadded gradient in one call."""
+    mode = p.ctx.attrs["mode"]
+    if mode == "constant":
+        return p.op("constant_pad_nd", [p.inputs[0]], grad=_pad_grad)
+    label = f"{'reflection' if mode == 'reflect' else 'replication'}_pad2d"
+    x = p.inputs[0]
+    (xin,) = p.autocast(label, [x])
+    y = p.op(label, [xin], save=[xin], grad=grads_like(0, label=f"{label}_backward"))
+    if xin is not x:
+        p.drop(xin)
+    return y
+
+
+define(OpDef(
+    name="pad",
+    doc="Padding of H and W by (t, b, l, r) with a constant (torch.constant_pad_nd, "
+        "nn.ConstantPad2d, nn.ZeroPad2d), the mirror image without the edge (mode reflect: "
+        "F.pad(mode='reflect'), nn.ReflectionPad2d) or the edge repeated (mode replicate: "
+        "nn.ReplicationPad2d): (C, H + t + b, W + l + r), zero cost.",
+    family="shape",
+    attrs={"padding": Attr("sides", doc="p, [ph, pw], [t, b, l, r] or [[t, b], [l, r]]"),
+           "mode": Attr("choice", "constant", "constant, reflect or replicate",
+                        choices=PAD_MODES),
+           "value": Attr("float", 0.0, "the fill of constant padding")},
+    infer=_general_pad_infer,
+    zero_cost="data movement: copies the input inside a border", fvcore=_zero,
+    connections=_zero,
+    memory=_general_pad_memory,
 ))

@@ -23,7 +23,7 @@ from cnncost.report.table import enclosing_blocks
 FAMILY_COLOURS = {
     "io": "#e5e7eb", "preprocess": "#e5e7eb", "conv": "#bfdbfe", "linear": "#fecaca",
     "norm": "#e9d5ff", "activation": "#bbf7d0", "pool": "#fed7aa", "elementwise": "#fef08a",
-    "shape": "#f3f4f6", "block": "#ffffff", "other": "#f3f4f6",
+    "shape": "#f3f4f6", "resample": "#a5f3fc", "block": "#ffffff", "other": "#f3f4f6",
 }
 
 

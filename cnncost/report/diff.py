@@ -217,9 +217,11 @@ def visible_rows(diff: DiffReport, depth: int | None = None) -> list[tuple[DiffR
     """Rows shown at ``depth`` (dotted levels), each with whether it is a collapsed block.
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0 (0: the totals only).
     """
     check_depth(depth)
+    if depth == 0:
+        return []
     parents = {row.parent for row in diff.rows}
     hidden: set[str] = set()  # rows whose contents are not shown
     shown = []
@@ -267,7 +269,7 @@ def render_diff(diff: DiffReport, *, depth: int | None = None,
     """Heading, per-row table (A, B, Δ, B/A) and totals as one rich renderable.
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0 (0: the totals only).
     """
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   caption="+ only in B   - only in A   ratios are B/A", caption_justify="left")
@@ -299,6 +301,8 @@ def render_diff(diff: DiffReport, *, depth: int | None = None,
                        Text(_fmt(c.b, is_bytes, True)), Text(_fmt(c.delta, is_bytes, True, True)),
                        Text(format_ratio(c.ratio)))
     heading = [Text(line) for line in _heading(diff)]
+    if depth == 0:
+        return Group(*heading, Text(""), totals)
     return Group(*heading, Text(""), table, Text(""), totals)
 
 
@@ -332,7 +336,7 @@ def diff_to_markdown(diff: DiffReport, depth: int | None = None) -> str:
     """The diff as GitHub Markdown with exact integers.
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0 (0: the totals only).
     """
     def num(value: int | None, signed: bool = False) -> str:
         return "–" if value is None else f"{value:+,}" if signed and value else f"{value:,}"
@@ -355,9 +359,9 @@ def diff_to_markdown(diff: DiffReport, depth: int | None = None) -> str:
     return "\n".join([
         f"# {diff.a.label} → {diff.b.label}\n",
         "\n".join(f"- {line}" for line in _heading(diff)) + "\n",
-        md_table(["", "name", "params A", "params B", "Δ params", "MACs A", "MACs B", "Δ MACs",
-                  "MACs B/A", "Δ FLOPs", "Δ activation (B)"], "llrrrrrrrrr", rows),
-        "`+` only in B, `-` only in A; ratios are B/A.\n",
+        *([md_table(["", "name", "params A", "params B", "Δ params", "MACs A", "MACs B",
+                     "Δ MACs", "MACs B/A", "Δ FLOPs", "Δ activation (B)"], "llrrrrrrrrr", rows),
+           "`+` only in B, `-` only in A; ratios are B/A.\n"] if depth != 0 else []),
         "## Totals\n",
         md_table(["metric", "A", "B", "Δ", "B/A"], "lrrrr", totals),
     ])

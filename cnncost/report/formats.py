@@ -129,7 +129,7 @@ def to_markdown(report: CostReport, depth: int | None = None,
     figures with ``memory``).
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0 (0: the totals only).
     """
     first, second = report_heading(report)
     conv = report.convention.name
@@ -147,8 +147,8 @@ def to_markdown(report: CostReport, depth: int | None = None,
     parts = [
         f"# {first}\n",
         f"{second}\n",
-        md_table(["name", "op", "output", "params", f"MACs ({conv})", "MACs %",
-                  "activation (bytes)"], "lllrrrr", rows),
+        *([md_table(["name", "op", "output", "params", f"MACs ({conv})", "MACs %",
+                     "activation (bytes)"], "lllrrrr", rows)] if depth != 0 else []),
         "## Totals\n",
         md_table(["metric", "value", "≈", "documented"], "lrrl",
                  ([t.label, t.exact, t.human, "<br>".join(t.documented)]

@@ -142,9 +142,9 @@ def _dotted_levels(name: str) -> int:
 
 
 def check_depth(depth: int | None) -> None:
-    """Raises: UsageError: ``depth`` is not None and below 1."""
-    if depth is not None and depth < 1:
-        raise UsageError(f"depth must be at least 1 (got {depth})")
+    """``depth`` 0 shows no row (the totals only). Raises: UsageError: it is below 0."""
+    if depth is not None and depth < 0:
+        raise UsageError(f"depth must be at least 0 (0: the totals only; got {depth})")
 
 
 def enclosing_blocks(name: str, block_names: Container[str]) -> list[str]:
@@ -158,9 +158,11 @@ def report_rows(report: CostReport, depth: int | None = None) -> list[Row]:
     """The table's rows in display order (see the module docstring).
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0.
     """
     check_depth(depth)
+    if depth == 0:
+        return []
     blocks = {b.name: b for b in report.blocks}
     rows: list[Row] = []
     emitted: set[str] = set()
@@ -323,21 +325,17 @@ def _uncounted_table(report: CostReport, exact: bool) -> Table:
 
 def render_report(report: CostReport, *, depth: int | None = None,
                   exact: bool = False) -> RenderableType:
-    """The whole report as one rich renderable: heading, layer table, totals, convention.
+    """The whole report as one rich renderable: heading, layer table (none at ``depth`` 0),
+    totals, convention.
 
     Raises:
-        UsageError: ``depth`` is below 1.
+        UsageError: ``depth`` is below 0.
     """
     first, second = report_heading(report)
-    parts: list[RenderableType] = [
-        Text(first, style="bold"),
-        Text(second),
-        Text(""),
-        _layer_table(report, depth, exact),
-        Text(""),
-        _totals_panel(report),
-        _convention_panel(report),
-    ]
+    parts: list[RenderableType] = [Text(first, style="bold"), Text(second), Text("")]
+    if depth != 0:
+        parts += [_layer_table(report, depth, exact), Text("")]
+    parts += [_totals_panel(report), _convention_panel(report)]
     if report.uncounted:
         parts += [Text(""), _uncounted_table(report, exact)]
     return Group(*parts)

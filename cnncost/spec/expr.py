@@ -104,6 +104,9 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "sum": _sum,
     "range": range,  # materialised in Evaluator._call, after its length is checked
     "sqrt": math.sqrt,
+    "exp": math.exp,
+    "log": math.log,  # log(x) natural, log(x, base)
+    "log2": math.log2,
     "make_divisible": make_divisible,
 }
 

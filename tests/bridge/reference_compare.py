@@ -55,7 +55,8 @@ def _measure(model: nn.Module, x: torch.Tensor) -> dict[str, object]:
     return {
         "params_total": sum(p.numel() for p in model.parameters()),
         "param_shapes": Counter(tuple(p.shape) for p in model.parameters()),
-        "output_shape": tuple(out.shape),
+        "output_shape": (tuple(tuple(o.shape) for o in out) if isinstance(out, tuple)
+                         else tuple(out.shape)),
         "fvcore_macs": fvcore_total,
         "torch_flops": counter.get_total_flops(),
     }

@@ -74,6 +74,15 @@ REFERENCES = [
 ]
 
 
+def load_reference_weights(module: nn.Module, ref: nn.Module) -> None:
+    """Copy ``ref``'s parameters and statistics into ``module``, in order (batch-norm step
+    counters, which either side may lack, are left as they are)."""
+    theirs = [v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")]
+    mine = module.state_dict()
+    keys = [k for k in mine if not k.endswith("num_batches_tracked")]
+    module.load_state_dict({**mine, **dict(zip(keys, theirs, strict=True))})
+
+
 def spec_module(spec: str | Path, variant: str) -> nn.Module:
     graph, _ = api.build_graph(SPECS / spec if isinstance(spec, str) else spec, variant=variant)
     return to_module(graph).eval()
@@ -104,8 +113,7 @@ def test_spec_module_computes_what_the_reference_computes(spec: str, variant: st
         for t in ref.state_dict().values():
             if t.is_floating_point():
                 t.copy_(torch.randn_like(t) * 0.05 + (1 if t.dim() == 1 else 0))
-    theirs = [v for k, v in ref.state_dict().items() if not k.endswith("num_batches_tracked")]
-    module.load_state_dict(dict(zip(module.state_dict(), theirs, strict=True)))
+    load_reference_weights(module, ref)
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         torch.testing.assert_close(module(x), ref(x), rtol=1e-4, atol=1e-4)

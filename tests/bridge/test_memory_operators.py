@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cnncost import api
-from cnncost.bridge.memcheck import memory_runs
+from cnncost.bridge.memcheck import FLOPS_LABEL, memory_runs
 
 from .test_bridge_operators import CASES
 
@@ -37,8 +37,11 @@ def test_operator_memory_with_gradients(write_spec, op: str, in_shape: list[int]
     graph, _ = api.build_graph(write_spec("case", in_shape, _fed(in_shape, layers)))
     assert graph.node("x").op == op
     runs = memory_runs(graph, batch=3, dtype="float32", optimizer="adam", precision=precision)
-    assert len(runs) == 3, "a training run was skipped: nothing required a gradient"
+    memory = [run for run in runs if run.label != FLOPS_LABEL]
+    assert len(memory) == 3, "a training run was skipped: nothing required a gradient"
+    assert len(runs) == 4, "the training FLOPs were not compared with FlopCounterMode"
     for run in runs:
         assert run.ok, (run.label, [c for c in run.totals if not c.ok],
                         [(layer.name, layer.differing) for layer in run.layers])
+    for run in memory:
         assert run.layers_compared == len(graph)

@@ -72,7 +72,9 @@ def test_torchvision_model_holds_what_its_spec_says(ref: str, build, side: int,
 
 def test_a_wrong_memory_rule_is_caught_at_its_layer(monkeypatch, write_spec) -> None:
     """A relu rule that saves its input instead of its result keeps the batch-norm output
-    alive: the check names the relu's layer and the quantity."""
+    alive past the relu: the relu saves as many bytes either way (its input and result are the
+    same size), so the check names the next layer, whose forward peak holds one tensor too many
+    (2 x 4 x 6 x 6 float32 = 1,152 bytes)."""
     from cnncost.ops import activation
 
     path = write_spec("net", [4, 8, 8], [
@@ -85,5 +87,7 @@ def test_a_wrong_memory_rule_is_caught_at_its_layer(monkeypatch, write_spec) -> 
     steps = runs["training steps on fake cpu"]
     assert not steps.ok
     assert [(layer.name, [c.quantity for c in layer.differing]) for layer in steps.layers] == [
-        ("r", ["saved"])]
+        ("c2", ["forward peak"])]
+    (peak,) = steps.layers[0].differing
+    assert peak.analytic - peak.measured == 2 * 4 * 6 * 6 * 4
     assert runs["inference on fake cuda"].ok  # nothing is saved at inference

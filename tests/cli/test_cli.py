@@ -231,7 +231,8 @@ def test_schema(capsys, tmp_path: Path) -> None:
     (["report", SPEC, "--convention", "flops"], 2, "cnncost, torchvision, fvcore, connections"),
     (["report", SPEC, "--format", "yaml"], 2, "table, json, csv, markdown, html"),
     (["diff", SPEC, SPEC, "--format", "pdf"], 2, "table, json, csv, markdown, html"),
-    (["report", SPEC, "--depth", "0"], 2, "--depth"),
+    (["report", SPEC, "--depth", "-1"], 2, "--depth must be at least 0"),
+    (["report", SPEC, "--depth", "0", "--format", "html"], 2, "applies to tables"),
     (["report", SPEC, "--batch", "0"], 2, "--batch"),
     (["report", SPEC, "--no-such-option"], 2, "--no-such-option"),
     (["report", f"{SPEC}@naive", "--variant", "bottleneck"], 2, "variant given twice"),
@@ -326,6 +327,21 @@ def test_inception_v1_depth_one_shows_only_top_level_rows(capsys) -> None:
     table = out.split("## Totals")[0]
     assert "&emsp;" not in table  # nothing nested is shown
     assert re.search(r"\*\*`inception_3a`\*\* \(\d+ layers\)", table)
+
+
+def test_depth_zero_shows_the_totals_only(capsys) -> None:
+    code, out, _ = cli(capsys, "report", V1, "--depth", "0", "--format", "markdown")
+    assert code == 0
+    assert out.index("## Totals") < out.index("params, total")
+    assert "inception_3a" not in out and "| name | op |" not in out
+    code, out, _ = cli(capsys, "report", V1, "--depth", "0", "--width", "160")
+    assert code == 0
+    assert "params, total" in out and "6,998,552" in out
+    assert "inception_3a" not in out and "max_pool2d" not in out  # no layer row
+    code, out, _ = cli(capsys, "diff", f"{V1}@paper", f"{V1}@torchvision", "--depth", "0",
+                       "--format", "markdown")
+    assert code == 0
+    assert "inception_3a" not in out and "params, total" in out
 
 
 def test_inception_v1_documented_figures_under_torchvision(capsys) -> None:

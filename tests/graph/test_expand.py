@@ -229,3 +229,48 @@ def test_the_networkx_view_is_read_only_and_complete() -> None:
     assert set(view.predecessors("layer1.0.add")) == set(g.inputs_of("layer1.0.add"))
     with pytest.raises(Exception, match="Frozen"):
         view.add_node("x")
+
+
+SE_WHEN = HEAD + """\
+params: {use_se: false}
+blocks:
+  unit:
+    layers:
+      - conv2d: {name: conv, out: 3, kernel: 1}
+      - global_avg_pool: {name: se.squeeze, keepdims: true, when: use_se}
+      - conv2d: {name: se.fc, out: 3, kernel: 1, act: sigmoid, when: use_se}
+      - multiply: {name: se.scale, inputs: [se.fc, conv], when: use_se}
+      - relu: {name: out, input: "se.scale|conv"}
+layers:
+  - unit: {name: u}
+"""
+
+
+@pytest.mark.parametrize("use_se", [False, True])
+def test_a_disabled_item_does_not_resolve_its_references(tmp_path: Path, use_se: bool) -> None:
+    # se.scale reads se.fc, which exists only when use_se: disabled, it must not be resolved
+    g = graph(tmp_path, SE_WHEN, overrides={"use_se": use_se})
+    assert ("u.se.scale" in g) is use_se
+    assert g.inputs_of("u.out") == (("u.se.scale",) if use_se else ("u.conv",))
+
+
+def test_when_reading_the_shape_of_a_missing_input_reports_the_reference(tmp_path: Path) -> None:
+    text = HEAD + """\
+layers:
+  - conv2d: {name: a, out: 3, kernel: 1}
+  - conv2d: {name: b, input: nowhere, out: 3, kernel: 1, when: "in_channels > 1"}
+"""
+    with pytest.raises(SpecError, match=r"no layer or input named 'nowhere'"):
+        graph(tmp_path, text)
+
+
+def test_items_of_one_name_under_opposite_whens(tmp_path: Path) -> None:
+    text = HEAD + """\
+params: {project: true}
+layers:
+  - conv2d: {name: proj, out: 5, kernel: 1, when: project}
+  - identity: {name: proj, when: "not project"}
+  - relu: {name: out, input: proj}
+"""
+    assert graph(tmp_path, text).node("proj").op == "conv2d"
+    assert graph(tmp_path, text, overrides={"project": False}).node("proj").op == "identity"

@@ -138,6 +138,42 @@ CONV = [
          params=(1_516, 0), macs=150_000, other=1_600, fvcore=150_000, conn=151_600),
 ]
 
+# Transposed convolutions: o = (i-1)*s - 2p + d*(k-1) + output_padding + 1; macs count every
+# tap of every input element, N_in*(out/g)*kh*kw (fvcore's and FlopCounterMode's rule).
+CONV_TRANSPOSE = [
+    # FCN's 2x upsampling of 21 class scores: o = 15*2 - 2 + 3 + 1 = 32; params 21*21*16 =
+    # 7_056; macs N_in*21*16 = 21*256*336 = 1_806_336 (counting the 32*32 outputs instead,
+    # 21*1024*21*16 = 7_225_344, would be 4x too much)
+    case("conv_transpose2d/fcn-2x-k4-s2-p1", "conv_transpose2d",
+         {"out": 21, "kernel": 4, "stride": 2, "padding": 1, "bias": False}, [(21, 16, 16)],
+         (21, 32, 32), params=(7_056, 0), macs=1_806_336, fvcore=1_806_336, conn=1_806_336),
+    # U-Net's 2x2 up-convolution 1024 -> 512 on 28x28: o = 27*2 + 1 + 1 = 56;
+    # params 1024*512*4 + 512 = 2_097_664; macs 1024*784*512*4 = 1_644_167_168;
+    # other 512*56*56 = 1_605_632; connections 1_644_167_168 + 1_605_632
+    case("conv_transpose2d/unet-up-2x2-s2", "conv_transpose2d",
+         {"out": 512, "kernel": 2, "stride": 2}, [(1024, 28, 28)], (512, 56, 56),
+         params=(2_097_664, 0), macs=1_644_167_168, other=1_605_632, fvcore=1_644_167_168,
+         conn=1_645_772_800),
+    # groups 2, k3 s2 p1 output_padding 1 on 5x5: o = 4*2 - 2 + 2 + 1 + 1 = 10;
+    # params 4*(6/2)*9 + 6 = 114; macs N_in*3*9 = 100*27 = 2_700; other 6*100 = 600
+    case("conv_transpose2d/groups2-output-padding", "conv_transpose2d",
+         {"out": 6, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1, "groups": 2},
+         [(4, 5, 5)], (6, 10, 10), params=(114, 0), macs=2_700, other=600, fvcore=2_700,
+         conn=3_300),
+    # dilation 2, k3, s1 on 4x4: o = 3 + 2*2 + 1 = 8; params 2*3*9 + 3 = 57; macs 32*27 = 864;
+    # other 3*64 = 192
+    case("conv_transpose2d/dilation2", "conv_transpose2d",
+         {"out": 3, "kernel": 3, "dilation": 2}, [(2, 4, 4)], (3, 8, 8), params=(57, 0),
+         macs=864, other=192, fvcore=864, conn=1_056),
+    # stride [2, 1], kernel [3, 2], output_padding [1, 0] (smaller than the stride 2, and
+    # 0 < 1): H' = 4*2 + 2 + 1 + 1 = 12, W' = 5 + 1 + 1 = 7; params 6*2*3*2 = 72;
+    # macs N_in*(2*3*2) = 180*12 = 2_160
+    case("conv_transpose2d/rect", "conv_transpose2d",
+         {"out": 2, "kernel": [3, 2], "stride": [2, 1], "output_padding": [1, 0],
+          "bias": False}, [(6, 5, 6)], (2, 12, 7), params=(72, 0), macs=2_160, fvcore=2_160,
+         conn=2_160),
+]
+
 LINEAR = [
     # LeNet F6: params 120*84 + 84 = 10_164; macs 120*84 = 10_080; other 84
     case("linear/lenet-f6", "linear", {"out": 84}, [(120,)], (84,), params=(10_164, 0),
@@ -145,6 +181,15 @@ LINEAR = [
     # VGG fc6 via the alias: params = macs = 25_088*4_096 = 102_760_448
     case("dense/vgg-fc6-no-bias", "dense", {"out": 4096, "bias": False}, [(25_088,)], (4096,),
          params=(102_760_448, 0), macs=102_760_448, fvcore=102_760_448, conn=102_760_448),
+    # ConvNeXt-T's first pointwise layer, channels-last (56, 56, 96) -> (56, 56, 384):
+    # params 96*384 + 384 = 37_248; macs 3_136*96*384 = 115_605_504; other 3_136*384 =
+    # 1_204_224; connections 115_605_504 + 1_204_224
+    case("linear/channels-last-convnext", "linear", {"out": 384, "channels_last": True},
+         [(56, 56, 96)], (56, 56, 384), params=(37_248, 0), macs=115_605_504,
+         other=1_204_224, fvcore=115_605_504, conn=116_809_728),
+    # channels_last on a vector is the plain layer: 120*84 + 84
+    case("linear/channels-last-vector", "linear", {"out": 84, "channels_last": True}, [(120,)],
+         (84,), params=(10_164, 0), macs=10_080, other=84, fvcore=10_080, conn=10_164),
     # LeNet output: 84*10 = 840 fixed centres, 840 square-accumulates and 840 subtracts
     case("rbf/lenet-output", "rbf", {"out": 10}, [(84,)], (10,), params=(0, 840), macs=840,
          other=840, fvcore=None, conn=840),
@@ -165,6 +210,9 @@ NORM = [
     # N_in = 96*56*56 = 301_056; other 301_056*(6 + 2) = 2_408_448; fvcore 301_056*5
     case("layer_norm/convnext", "layer_norm", {}, [(96, 56, 56)], (96, 56, 56),
          params=(192, 0), other=2_408_448, fvcore=1_505_280),
+    # channels_last over (56, 56, 96): params 2*96; other as over channels, 301_056*8
+    case("layer_norm/channels-last", "layer_norm", {"channels_last": True}, [(56, 56, 96)],
+         (56, 56, 96), params=(192, 0), other=2_408_448, fvcore=1_505_280),
     # center only: params 8; other 8*(6 + 1) = 56; fvcore 8*4 = 32 (no weight)
     case("layer_norm/center-only", "layer_norm", {"scale": False}, [(8,)], (8,),
          params=(8, 0), other=56, fvcore=32),
@@ -180,6 +228,10 @@ NORM = [
          other=2_352, conn=1_176),
     case("affine/scale-only", "affine", {"bias": False}, [(6, 14, 14)], (6, 14, 14),
          params=(6, 0), other=1_176, conn=0),
+    # ConvNeXt-T stage 1: gamma [96]; one multiply per element, 96*56*56 = 301_056
+    case("layer_scale/convnext", "layer_scale", {}, [(96, 56, 56)], (96, 56, 56),
+         params=(96, 0), other=301_056),
+    case("layer_scale/vector", "layer_scale", {}, [(10,)], (10,), params=(10, 0), other=10),
 ]
 
 # n = 16*8*8 = 1_024 for every element-wise activation below; connections 0, fvcore None
@@ -250,6 +302,38 @@ POOL = [
          (1, 3, 3), other=16, fvcore=4),
 ]
 
+MEAN = [
+    # spatial mean of ResNet-50's last map: other N_in = 2048*49 = 100_352 (2048*48 adds and
+    # 2048 divides); fvcore has no handle for aten::mean
+    case("mean/spatial", "mean", {"axes": [1, 2]}, [(2048, 7, 7)], (2048,), other=100_352),
+    case("mean/spatial-keepdims", "mean", {"axes": [1, 2], "keepdims": True}, [(2048, 7, 7)],
+         (2048, 1, 1), other=100_352),
+    # over channels: (4, 3, 5) -> (3, 5), other 4*3*5 = 60
+    case("mean/channels", "mean", {"axes": [0]}, [(4, 3, 5)], (3, 5), other=60),
+]
+
+# upsample: cnncost counts 0 (nearest) or 9 (bilinear: 6 multiplies + 3 adds) per output
+# element; fvcore 1 (nearest) or 4 (bilinear) per output element; connections undefined
+UPSAMPLE = [
+    # U-Net-style 2x nearest of (64, 28, 28): n = 64*56*56 = 200_704; fvcore n
+    case("upsample/nearest-scale2", "upsample", {"scale": 2}, [(64, 28, 28)], (64, 56, 56),
+         fvcore=200_704),
+    # bilinear to [7, 9]: n = 3*63 = 189; other 9*189 = 1_701; fvcore 4*189 = 756
+    case("upsample/bilinear-size", "upsample", {"size": [7, 9], "mode": "bilinear"},
+         [(3, 4, 5)], (3, 7, 9), other=1_701, fvcore=756),
+    # scale 1.5 with align_corners: floor(5*1.5) = 7, floor(6*1.5) = 9; n = 2*63 = 126
+    case("upsample/bilinear-align-corners", "upsample",
+         {"scale": 1.5, "mode": "bilinear", "align_corners": True}, [(2, 5, 6)], (2, 7, 9),
+         other=1_134, fvcore=504),
+    # [sh, sw] = [2, 0.5]: 8 x floor(4.5) = 4; n = 32
+    case("upsample/nearest-two-factors", "upsample", {"scale": [2, 0.5]}, [(1, 4, 9)],
+         (1, 8, 4), fvcore=32),
+    # DeepLabV3's head output (21, 65, 65) resized to 520 x 520: n = 21*520*520 = 5_678_400;
+    # other 9n = 51_105_600; fvcore 4n = 22_713_600
+    case("upsample/deeplab-head", "upsample", {"size": 520, "mode": "bilinear"},
+         [(21, 65, 65)], (21, 520, 520), other=51_105_600, fvcore=22_713_600),
+]
+
 ELEMENTWISE = [
     # n = 256*56*56 = 802_816; 1 add per element
     case("add/resnet-residual", "add", {}, [(256, 56, 56)] * 2, (256, 56, 56), other=802_816),
@@ -301,6 +385,34 @@ SHAPE = [
          (64, 27, 23), **ZERO),
 ]
 
+VIEWS = [
+    # ShuffleNetV2's channel split of 116 channels: [0, 58) and [58, 116)
+    case("slice/channels", "slice", {"stop": 58}, [(116, 28, 28)], (58, 28, 28), **ZERO),
+    case("slice/width", "slice", {"start": 1, "axis": 2}, [(4, 3, 5)], (4, 3, 4), **ZERO),
+    case("split/shufflenet-second-half", "split", {"sizes": [58, 58], "index": 1},
+         [(116, 28, 28)], (58, 28, 28), **ZERO),
+    case("split/unequal", "split", {"sizes": [1, 3, 2], "index": 2, "axis": 1}, [(4, 6, 2)],
+         (4, 2, 2), **ZERO),
+    case("chunk/halves", "chunk", {"chunks": 2, "index": 1}, [(116, 28, 28)], (58, 28, 28),
+         **ZERO),
+    # torch.chunk of 6 into 4: ceil(6/4) = 2 each -> [2, 2, 2], three parts
+    case("chunk/torch-rule", "chunk", {"chunks": 4, "index": 2}, [(6, 3, 3)], (2, 3, 3),
+         **ZERO),
+    # 7 into 3: ceil(7/3) = 3 -> [3, 3, 1]
+    case("chunk/last-shorter", "chunk", {"chunks": 3, "index": 2}, [(7, 2, 2)], (1, 2, 2),
+         **ZERO),
+    case("permute/channels-last", "permute", {"dims": [1, 2, 0]}, [(96, 56, 56)],
+         (56, 56, 96), **ZERO),
+    case("transpose/swap", "transpose", {"dims": [0, 2]}, [(3, 4, 5)], (5, 4, 3), **ZERO),
+    # reflect 3 on each side: 224 + 6 = 230
+    case("pad/reflect", "pad", {"padding": 3, "mode": "reflect"}, [(3, 224, 224)],
+         (3, 230, 230), **ZERO),
+    case("pad/constant-value", "pad", {"padding": [0, 1, 0, 1], "value": -1.0},
+         [(8, 7, 7)], (8, 8, 8), **ZERO),
+    case("pad/replicate", "pad", {"padding": [1, 2], "mode": "replicate"}, [(2, 3, 3)],
+         (2, 5, 7), **ZERO),
+]
+
 PREPROCESS = [
     # n = 3*224*224 = 150_528; offset 0: 1 multiply per element
     case("rescaling/1-over-255", "rescaling", {"scale": [1 / 255]}, [(3, 224, 224)],
@@ -316,7 +428,8 @@ PREPROCESS = [
          params=(0, 7), other=301_056),
 ]
 
-ALL_CASES = CONV + LINEAR + IO + NORM + ACTIVATION + POOL + ELEMENTWISE + SHAPE + PREPROCESS
+ALL_CASES = (CONV + CONV_TRANSPOSE + LINEAR + IO + NORM + ACTIVATION + POOL + MEAN + UPSAMPLE
+             + ELEMENTWISE + SHAPE + VIEWS + PREPROCESS)
 
 
 @pytest.mark.parametrize("c", ALL_CASES)

@@ -281,3 +281,132 @@ def test_layer_norm(evaluate, attrs, torch_kwargs) -> None:
 
 def test_lrn(evaluate) -> None:
     check(evaluate, "lrn", {"size": 5}, (96, 13, 13), nn.LocalResponseNorm(5))
+
+
+# -- transposed convolution, resampling, views, means ---------------------------------------------
+
+def flop_counter_total(module: nn.Module, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        module(x)
+    return counter.get_total_flops()
+
+
+CONV_TRANSPOSE = [
+    ((21, 16, 16), {"out": 21, "kernel": 4, "stride": 2, "padding": 1, "bias": False}),
+    ((1024, 7, 7), {"out": 512, "kernel": 2, "stride": 2}),
+    ((4, 5, 5), {"out": 6, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1,
+                 "groups": 2}),
+    ((2, 4, 4), {"out": 3, "kernel": 3, "dilation": 2}),
+    ((6, 5, 6), {"out": 2, "kernel": [3, 2], "stride": [2, 1], "output_padding": [1, 0]}),
+    ((4, 3, 3), {"out": 4, "kernel": 3, "stride": 3, "padding": 2, "output_padding": 2,
+                 "dilation": 3, "groups": 4}),
+]
+
+
+@pytest.mark.parametrize("in_shape, attrs", CONV_TRANSPOSE)
+def test_conv_transpose2d(evaluate, in_shape, attrs) -> None:
+    module = nn.ConvTranspose2d(
+        in_shape[0], attrs["out"], pair(attrs["kernel"]), pair(attrs.get("stride", 1)),
+        pair(attrs.get("padding", 0)), pair(attrs.get("output_padding", 0)),
+        attrs.get("groups", 1), attrs.get("bias", True), pair(attrs.get("dilation", 1)))
+    got = check(evaluate, "conv_transpose2d", attrs, in_shape, module)
+    # fvcore (prod(w) * prod(x[2:])), FlopCounterMode (2 x the same) and cnncost agree
+    assert got.fvcore == got.arithmetic.macs
+    assert flop_counter_total(module, torch.randn(1, *in_shape)) == 2 * got.arithmetic.macs
+
+
+def test_conv_transpose2d_is_not_counted_at_output_positions(evaluate) -> None:
+    # The scatter count (every tap of every input element) is what torch computes; counting a
+    # convolution's way, per output position, overcounts a stride-2 layer about 4x.
+    got = evaluate("conv_transpose2d", {"out": 8, "kernel": 4, "stride": 2, "padding": 1},
+                   (8, 10, 10))
+    assert got.out == (8, 20, 20)
+    assert got.arithmetic.macs == 8 * 100 * 8 * 16  # 102_400
+    per_output_position = 8 * 20 * 20 * 8 * 16
+    assert per_output_position == 4 * got.arithmetic.macs
+
+
+UPSAMPLE = [
+    ((3, 4, 5), {"scale": 2}, {"scale_factor": 2.0}),
+    ((3, 4, 5), {"scale": [1.5, 2.5]}, {"scale_factor": (1.5, 2.5)}),
+    ((3, 4, 5), {"size": [7, 9], "mode": "bilinear"},
+     {"size": (7, 9), "mode": "bilinear", "align_corners": False}),
+    ((2, 5, 6), {"scale": 1.5, "mode": "bilinear", "align_corners": True},
+     {"scale_factor": 1.5, "mode": "bilinear", "align_corners": True}),
+    ((21, 8, 8), {"size": 61, "mode": "bilinear"},
+     {"size": 61, "mode": "bilinear", "align_corners": False}),
+]
+
+
+@pytest.mark.parametrize("in_shape, attrs, torch_kwargs", UPSAMPLE)
+def test_upsample(evaluate, in_shape, attrs, torch_kwargs) -> None:
+    module = nn.Upsample(**torch_kwargs)
+    got = check(evaluate, "upsample", attrs, in_shape, module)
+    # the three counts differ by definition (docs/operators.md): fvcore one per tap, cnncost
+    # the kernel's multiplies and adds, FlopCounterMode nothing
+    n = math.prod(got.out)
+    bilinear = attrs.get("mode") == "bilinear"
+    assert (got.fvcore, got.arithmetic.other_flops) == ((4 * n, 9 * n) if bilinear else (n, 0))
+    assert flop_counter_total(module, torch.randn(1, *in_shape)) == 0
+
+
+@pytest.mark.parametrize("padding, mode, module", [
+    ([1, 2, 0, 3], "constant", nn.ConstantPad2d((0, 3, 1, 2), 0.0)),
+    ([2, 1, 3, 0], "reflect", nn.ReflectionPad2d((3, 0, 2, 1))),
+    ([1, 2, 3, 4], "replicate", nn.ReplicationPad2d((3, 4, 1, 2))),
+])
+def test_pad(evaluate, padding, mode, module) -> None:
+    check(evaluate, "pad", {"padding": padding, "mode": mode}, (2, 3, 4), module)
+
+
+class Call(nn.Module):
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("op, attrs, fn", [
+    ("slice", {"start": 1, "stop": 4}, lambda x: x[:, 1:4]),
+    ("slice", {"start": 2, "axis": 2}, lambda x: x[:, :, :, 2:]),
+    ("split", {"sizes": [2, 4], "index": 1}, lambda x: torch.split(x, [2, 4], 1)[1]),
+    ("chunk", {"chunks": 4, "index": 2}, lambda x: torch.chunk(x, 4, 1)[2]),
+    ("chunk", {"chunks": 2, "index": 0, "axis": 1}, lambda x: x.chunk(2, dim=2)[0]),
+    ("permute", {"dims": [1, 2, 0]}, lambda x: x.permute(0, 2, 3, 1)),
+    ("transpose", {"dims": [0, 2]}, lambda x: x.transpose(1, 3)),
+    ("mean", {"axes": [1, 2]}, lambda x: x.mean((2, 3))),
+    ("mean", {"axes": [0], "keepdims": True}, lambda x: x.mean(1, keepdim=True)),
+])
+def test_views_and_means(evaluate, op, attrs, fn) -> None:
+    check(evaluate, op, attrs, (6, 4, 5), Call(fn))
+
+
+def test_chunk_follows_torch_when_it_makes_fewer_parts(evaluate) -> None:
+    x = torch.randn(1, 5, 2, 2)
+    parts = torch.chunk(x, 4, 1)  # ceil(5/4) = 2: [2, 2, 1], three parts, not four
+    assert [p.shape[1] for p in parts] == [2, 2, 1]
+    assert evaluate("chunk", {"chunks": 4, "index": 2}, (5, 2, 2)).out == (1, 2, 2)
+
+
+def test_channels_last_linear(evaluate) -> None:
+    module = nn.Linear(96, 384)
+    got = check(evaluate, "linear", {"out": 384, "channels_last": True}, (7, 7, 96), module)
+    assert got.fvcore == got.arithmetic.macs == 49 * 96 * 384
+    assert flop_counter_total(module, torch.randn(1, 7, 7, 96)) == 2 * got.arithmetic.macs
+
+
+def test_layer_scale(evaluate) -> None:
+    class LayerScale(nn.Module):  # torchvision's ConvNeXt CNBlock: layer_scale * result
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer_scale = nn.Parameter(torch.full((24, 1, 1), 1e-6))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer_scale * x
+
+    check(evaluate, "layer_scale", {}, (24, 6, 5), LayerScale())

@@ -23,7 +23,7 @@ from cnncost.ops.registry import (
 
 CATALOG = Path(__file__).resolve().parents[2] / "docs" / "operators.md"
 FAMILIES = {"io", "conv", "linear", "distance", "norm", "activation", "pool", "elementwise",
-            "shape", "preprocess"}
+            "shape", "preprocess", "resample"}
 # The catalog lists these in prose rather than in a table.
 PROSE_OPS = {"relu", "relu6", "leaky_relu", "sigmoid", "hard_sigmoid", "tanh", "scaled_tanh",
              "swish", "hard_swish", "gelu", "softmax",
@@ -75,7 +75,8 @@ def test_definition_is_complete(name: str) -> None:
 
 def test_act_attribute_on_exactly_the_fusing_ops() -> None:
     fusing = {name for name, op in all_ops().items() if "act" in op.attrs}
-    assert fusing == {"conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_table", "linear"}
+    assert fusing == {"conv2d", "depthwise_conv2d", "separable_conv2d", "conv2d_table",
+                      "conv_transpose2d", "linear"}
 
 
 def test_required_attributes() -> None:

@@ -118,8 +118,9 @@ def test_depth(forward) -> None:
         "input", "mixed", "pool", "dropout", "fc"]
     assert {r.name: c for r, c in visible_rows(forward, depth=1)}["mixed"] is True
     assert len(visible_rows(forward, depth=2)) == len(forward.rows)
+    assert visible_rows(forward, depth=0) == []  # the totals only
     with pytest.raises(UsageError):
-        visible_rows(forward, depth=0)
+        visible_rows(forward, depth=-1)
 
 
 # --------------------------------------------------------------------------- renderings

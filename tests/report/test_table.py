@@ -140,9 +140,10 @@ def test_block_rows_are_the_sum_of_their_leaves(bottleneck) -> None:
     assert bottleneck.block("mixed.branch_5x5").macs == 12_443_648
 
 
-def test_depth_below_one_is_a_usage_error(naive) -> None:
+def test_depth_zero_is_the_totals_only_and_below_is_a_usage_error(naive) -> None:
+    assert report_rows(naive, depth=0) == []
     with pytest.raises(UsageError):
-        report_rows(naive, depth=0)
+        report_rows(naive, depth=-1)
 
 
 # --------------------------------------------------------------------------- documented figures

@@ -29,6 +29,13 @@ from cnncost.spec.expr import Evaluator, ExpressionError, interpolate, make_divi
     ("int(32 * 0.75)", 24),
     ("len(stages) + sum(stages)", 20),
     ("sqrt(16)", 4.0),
+    ("exp(0)", 1.0),
+    ("log(exp(2))", 2.0),
+    ("log(8, 2)", 3.0),
+    ("log2(1024)", 10.0),
+    # RegNetX-400MF's width quantization, 2nd block: round(log(48.48 / 24) / log(2.54)) =
+    # round(0.754) = 1
+    ("round(log((24 + 24.48) / 24) / log(2.54))", 1),
     ("range(3)", [0, 1, 2]),
     ("True and None is None" if False else "True", True),
 ])
@@ -58,6 +65,9 @@ def test_make_divisible(value: float, divisor: int, expected: int) -> None:
     ("open('f')", "unknown function 'open'"),
     ("2 ** 1000", "exponent 1000 is too large"),
     ("1 / 0", "ZeroDivisionError"),
+    ("log(0)", "ValueError: math domain error"),
+    ("log2(-1)", "ValueError: math domain error"),
+    ("exp(1000)", "OverflowError: math range error"),
     ("widht + 1", "unknown name 'widht'; did you mean 'width'?"),
     ("1 +", "invalid expression '1 +'"),
     ("x := 3", "invalid expression"),
