@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", metavar="REF",
                         help="rerun these models only (the others' results are kept)")
+    parser.add_argument("--missing", action="store_true",
+                        help="run only the models the committed report lacks (the others' "
+                             "results are kept): a run cut short goes on where it stopped")
     parser.add_argument("--one", metavar="REF", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=int, default=TIMEOUT)
     options = parser.parse_args(argv)
@@ -217,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     refs = catalogue()
     previous = {}
-    if REPORT_JSON.exists() and options.only:
+    if REPORT_JSON.exists() and (options.only or options.missing):
         previous = {r["ref"]: r for r in json.loads(REPORT_JSON.read_text())["models"]}
     results = []
     for ref, family in refs.items():
-        if options.only and ref not in options.only and ref in previous:
+        if ref in previous and (options.missing or ref not in options.only):
             results.append(previous[ref])
             continue
         result = {**_run_child(ref, options.timeout), "family": family}

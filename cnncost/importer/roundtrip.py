@@ -136,7 +136,8 @@ def against(spec: str | Path, model: Any, input_shape: tuple[int, ...],
     owned: Counter[str] = Counter()
     unowned: Counter[str] = Counter()
     for name, numel in (*original["params"].items(), *original["buffers"].items()):
-        node = _owner(name.rpartition(".")[0], nodes)
+        # a parameter of the module itself (a layer scale) may be a layer named after it
+        node = name if name in nodes else _owner(name.rpartition(".")[0], nodes)
         if node is None:
             unowned[name.split(".")[0]] += numel
         else:

@@ -150,3 +150,23 @@ class TinyDense(nn.Module):
 
 def tiny_dense() -> nn.Module:
     return TinyDense()
+
+
+class TinyConvNeXt(nn.Module):
+    """A stem and two of torchvision's ConvNeXt blocks (permutes, a channels-last layer norm and
+    linears, a layer scale held as a parameter of the block itself), then a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.models.convnext import CNBlock
+
+        self.stem = nn.Conv2d(3, 16, 4, stride=4)
+        self.blocks = nn.Sequential(CNBlock(16, 1e-6, 0.0), CNBlock(16, 1e-6, 0.1))
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def tiny_convnext() -> nn.Module:
+    return TinyConvNeXt()

@@ -44,3 +44,14 @@ def test_round_trip(ref: str, args: dict, shape: tuple[int, ...] | None, tmp_pat
     trip = against(path, result.model.model, result.input_shape)
     assert trip.ok, (trip.differing, trip.layers[:5], trip.unowned)
     assert trip.layers_compared > 10
+
+
+def test_round_trip_owns_a_blocks_own_parameter(tmp_path: Path) -> None:
+    """ConvNeXt's layer scale is a parameter of the block module itself
+    (``blocks.0.layer_scale``): the layer named after it owns it, module by module."""
+    path, result = imported("tests/importer/models.py:tiny_convnext", tmp_path,
+                            input_shape=(3, 32, 32))
+    assert "layer_scale: {name: layer_scale}" in result.text
+    assert api.validate(path) == ()
+    trip = against(path, result.model.model, result.input_shape)
+    assert trip.ok, (trip.differing, trip.layers[:5], trip.unowned)
