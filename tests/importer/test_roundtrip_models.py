@@ -6,7 +6,10 @@ Chosen to be fast and to cover the importer's paths: residual blocks (ResNet-18)
 residuals with optional residual adds (MobileNetV2), squeeze-excitation and stochastic depth
 (EfficientNet-B0), parallel branches and functional pools (GoogLeNet), concatenations
 (SqueezeNet), grouped convolutions (RegNet), timm's BatchNormAct2d and Conv2dSame
-(tf_efficientnet_b0), and a model torch.fx cannot trace (timm's VGG-11, traced with hooks).
+(tf_efficientnet_b0), a model torch.fx cannot trace (timm's VGG-11, traced with hooks), and a
+segmentation model (LR-ASPP: a dictionary of outputs, bilinear upsampling to the input's size,
+hard-sigmoid gates); ConvNeXt's blocks (permutes, channels-last layer norm and linears, a layer
+scale) in a small model of its own below.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ SUBSET = [
     ("torchvision:regnet_x_400mf", {}, None),
     ("timm:tf_efficientnet_b0", {}, (3, 160, 160)),
     ("timm:vgg11", {}, (3, 64, 64)),
+    ("torchvision:lraspp_mobilenet_v3_large", {}, (3, 96, 96)),
 ]
 
 
