@@ -103,7 +103,7 @@ def _unknown_error(ref: str, unknown: list[Any]) -> ModelImportError:
 def reason_kind(reason: str) -> str:
     """A reason without its particulars (shapes, sizes): what the catalogue groups by."""
     head = reason.split(":")[0]
-    head = re.sub(r"\[[^\]]*\]|\([^)]*\d[^)]*\)|-?\d+(\.\d+)?", "", head)
+    head = re.sub(r"\[[^\]]*\]|\([^)]*\d[^)]*\)|-?\d+(\.\d+)?", "…", head)
     return re.sub(r"\s+", " ", head).strip(" ,")
 
 
