@@ -582,6 +582,14 @@ def check(
              "forward on fake CUDA tensors, two training steps on fake CPU tensors).")] = True,
     optimizer: OptimizerOption = "sgd",
     precision: PrecisionOption = "float32",
+    against: Annotated[str | None, typer.Option(
+        "--against", metavar="MODEL",
+        help="Also compare with the model the spec was imported from (torchvision:NAME, "
+             "timm:NAME, file.py:FUNCTION): parameters, shapes, fvcore and FlopCounterMode, "
+             "module by module.")] = None,
+    against_arg: Annotated[list[str] | None, typer.Option(
+        "--arg", metavar="NAME=VALUE",
+        help="With --against: a keyword argument of the model's builder (repeatable).")] = None,
 ) -> None:
     """Build the spec as a torch module and prove the analytic numbers layer by layer.
 
@@ -612,13 +620,65 @@ def check(
                         optimizer=optimizer, precision=PRECISION_ALIASES.get(precision, precision))
     except SpecError as err:
         raise _SpecErrorIn(spec, err) from None
+    roundtrip = None
+    if against is not None:
+        from cnncost.importer.command import run_against
+
+        roundtrip = run_against(spec.partition("@")[0], against, args=against_arg)
     if fmt == "json":
         console.out(check_to_json(run.report), end="", highlight=False)
     else:
         console.print(check_renderable(run.report, all_layers=all_layers))
         if run.profile_line:
             console.print(run.profile_line)
+    if roundtrip is not None and against is not None:
+        from cnncost.importer.roundtrip import render
+
+        for line in render(roundtrip, against):
+            typer.echo(line, err=fmt == "json")
+        if not roundtrip.ok:
+            raise typer.Exit(EXIT_CHECK_FAILED)
     raise typer.Exit(run.exit_code)
+
+
+@app.command("import")
+def import_(
+    model: Annotated[str, typer.Argument(
+        help="torchvision:NAME, timm:NAME, path/to/model.py:FUNCTION or package.module:FUNCTION")],
+    output: OutputOption = None,
+    arg: Annotated[list[str] | None, typer.Option(
+        "--arg", metavar="NAME=VALUE",
+        help="A keyword argument of the model's builder (repeatable); VALUE is YAML.")] = None,
+    input_shape: Annotated[str | None, typer.Option(
+        "--input", metavar="CxHxW",
+        help="The input to trace with, batch excluded (default: the model's own, else "
+             "3x224x224).")] = None,
+    allow_unknown: Annotated[bool, typer.Option(
+        "--allow-unknown",
+        help="Write the spec even with operations cnncost has no operator for (marked "
+             "UNSUPPORTED: the spec is invalid until they are replaced).")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="The spec's name.")] = None,
+) -> None:
+    """Import a PyTorch model as a readable spec: blocks, repeats, parameters.
+
+    Traces with torch.fx (or, where symbolic tracing fails, by running the model with hooks),
+    names every layer by its module name, and records the original's parameters and FLOPs
+    under documented. Prove the spec with cnncost check SPEC --against MODEL. Exit 5 names
+    every operation cnncost cannot express, with the line of the model's source. Needs the
+    torch extras (pip install -e ".[torch]").
+    """
+    from cnncost.importer.command import run_import
+
+    result = run_import(model, args=arg, input_shape=input_shape, allow_unknown=allow_unknown,
+                        name=name)
+    _emit(result.text, output)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    for unknown in result.unknown:
+        typer.echo(f"UNSUPPORTED (not counted; replace it in the spec): {unknown}", err=True)
+    typer.echo(f"{result.ref}: {result.layers} layers, {result.blocks} blocks, {result.lines} "
+               f"lines, traced with {result.tracer} at {'x'.join(map(str, result.input_shape))}"
+               f" in {result.seconds:.1f} s", err=True)
 
 
 @app.command()

@@ -13,6 +13,7 @@ EXIT_CHECK_FAILED = 1  # ``cnncost check``: analytic and measured numbers differ
 EXIT_USAGE = 2  # bad command line (unknown option, malformed --set)
 EXIT_SPEC = 3  # the spec is invalid: every problem is listed with file:line:column
 EXIT_IO = 4  # a file could not be read or written
+EXIT_IMPORT = 5  # ``cnncost import``: the model does what no cnncost operator expresses
 
 #: The kinds of problem a spec can have (the error contract tests pin these).
 PROBLEM_KINDS = (
@@ -89,6 +90,19 @@ class FileAccessError(CnncostError):
     """A file could not be read or written."""
 
     exit_code = EXIT_IO
+
+
+class ModelImportError(CnncostError):
+    """``cnncost import`` cannot express a model as a spec; ``unknown`` lists every operation
+    cnncost has no operator for (each with its fx node and source line)."""
+
+    exit_code = EXIT_IMPORT
+
+    def __init__(self, message: str, unknown: tuple[str, ...] = ()) -> None:
+        self.unknown = unknown
+        self.text: str | None = None  # the spec as written, when it was written
+        self.reasons: tuple[str, ...] = ()  # the kinds of reason, without particulars
+        super().__init__(message)
 
 
 class SpecError(CnncostError):
