@@ -365,7 +365,7 @@ def _mean(node: LayerNode) -> nn.Module:
 @builds("layer_scale")
 def _layer_scale(node: LayerNode) -> nn.Module:
     shape = node.in_shapes[0]
-    return V.LayerScale(shape[0], len(shape))
+    return V.LayerScale(shape[0], len(shape), vector=node.attrs["stored"] == "vector")
 
 
 def _activation_builder(name: str) -> Builder:

@@ -137,11 +137,17 @@ class Mean(nn.Module):
 
 class LayerScale(nn.Module):
     """``weight * x`` with ``weight`` [C, 1, ...] (torchvision's ConvNeXt ``layer_scale``, its
-    initial value 1e-6)."""
+    initial value 1e-6), or with ``vector``, ``x * weight.reshape(C, 1, ...)`` with ``weight``
+    [C] (timm's ConvNeXt ``gamma`` and ``LayerScale2d``)."""
 
-    def __init__(self, channels: int, rank: int, init: float = 1e-6) -> None:
+    def __init__(self, channels: int, rank: int, init: float = 1e-6,
+                 vector: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.full((channels, *([1] * (rank - 1))), init))
+        self.broadcast = (channels, *([1] * (rank - 1)))
+        self.vector = vector
+        self.weight = nn.Parameter(torch.full((channels,) if vector else self.broadcast, init))
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.vector:
+            return x.mul(self.weight.reshape(self.broadcast))
         return self.weight * x

@@ -25,11 +25,13 @@ class Unsupported(Exception):
 @dataclass(frozen=True)
 class Value:
     """A tensor of the traced model: the layer that produces it and its per-sample shape
-    (``param`` instead names a parameter or buffer of the model used as a tensor)."""
+    (``param`` instead names a parameter or buffer of the model used as a tensor, ``stored``
+    its shape as the model holds it, before any reshape)."""
 
     node: str
     shape: tuple[int, ...]
     param: str | None = None
+    stored: tuple[int, ...] | None = None
 
     @property
     def rank(self) -> int:

@@ -108,7 +108,8 @@ class Converter:
                 self.values[node.name] = Value(INPUT, self.input_shape)
             elif node.kind == "get_attr":
                 meta = node.value
-                self.values[node.name] = (Value("", meta.shape, param=str(node.target))
+                self.values[node.name] = (Value("", meta.shape, param=str(node.target),
+                                                stored=tuple(meta.shape))
                                           if isinstance(meta, TensorMeta) else meta)
             elif node.kind == "output":
                 outputs = self._outputs(self._value(node.args[0]))
@@ -150,7 +151,8 @@ class Converter:
                 and isinstance(node.value, TensorMeta):
             # arithmetic on the model's parameters (a reshape of a layer scale): a parameter
             # still, whole (no batch), for the call that reads it with a computed tensor
-            self.values[node.name] = Value("", node.value.shape, param=tensors[0].param)
+            self.values[node.name] = Value("", node.value.shape, param=tensors[0].param,
+                                           stored=tensors[0].stored)
             return
         try:
             out = self._out(node)

@@ -692,13 +692,17 @@ def mul_with_scale(call: Call) -> list[Emit]:
             and not (a.param and b.param):
         gamma, x = (a, b) if a.param else (b, a)
         if _scale_shape(gamma, x):
-            return [Emit("layer_scale", {}, (x,), name=gamma.param)]
+            vector = gamma.stored is not None and len(gamma.stored) == 1 and len(x.shape) > 1
+            return [Emit("layer_scale", {"stored": "vector"} if vector else {}, (x,),
+                         name=gamma.param)]
     return mul_function(call)
 
 
 def layer_scale_module(call: Call) -> list[Emit]:
-    """timm's LayerScale2d: ``x * gamma`` with gamma per channel."""
-    return [Emit("layer_scale", {}, (call.tensor(0),))]
+    """timm's LayerScale2d: ``x * gamma.view(1, -1, 1, 1)`` with gamma [C]."""
+    x = call.tensor(0)
+    vector = call.module.gamma.dim() == 1 and len(x.shape) > 1
+    return [Emit("layer_scale", {"stored": "vector"} if vector else {}, (x,))]
 
 
 # --------------------------------------------------------------------------- the tables

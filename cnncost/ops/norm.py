@@ -291,10 +291,13 @@ define(OpDef(
 # -- layer_scale: x * gamma per channel; gamma: [C] (stored as (C, 1, 1) for a map) -------------
 
 def _layer_scale_memory(p: Prog) -> Val:
-    """``gamma * x`` (torchvision's ConvNeXt: ``self.layer_scale * result``): one product,
-    each factor saved where the other needs a gradient."""
+    """``gamma * x`` (torchvision's ConvNeXt: ``self.layer_scale * result``) or, stored as a
+    vector, ``x.mul(gamma.reshape(...))`` (timm; the reshape is a view): one product, each
+    factor saved where the other needs a gradient, in the model's operand order."""
     x = p.inputs[0]
     gamma = p.param(p.ctx.in_shape[0])
+    if p.ctx.attrs["stored"] == "vector":  # timm: x.mul(gamma.reshape(1, -1, 1, 1)), x first
+        return mul_memory(p, x, gamma, x.numel)
     return mul_memory(p, gamma, x, x.numel)
 
 
@@ -303,8 +306,13 @@ define(OpDef(
     doc="LayerScale (Touvron et al. 2021; ConvNeXt's layer_scale): x times a learned per-channel "
         "gamma, gamma * x: params trainable C; other N_in (one multiply per element). fvcore "
         "does not count it. An affine with bias: false counts the same; layer_scale is the "
-        "operator torchvision's and timm's models use (gamma first, stored as (C, 1, 1)).",
+        "operator torchvision's and timm's models use. stored: how gamma is held, broadcast "
+        "(C, 1, 1) as torchvision's ConvNeXt, or vector (C,) reshaped at each call as timm's "
+        "ConvNeXt and LayerScale2d, which multiply x first: the same counts; the memory rule "
+        "follows each product's operand order, which autocast's backward allocates by).",
     family="norm",
+    attrs={"stored": Attr("choice", "broadcast", "gamma's shape: broadcast (C, 1, ...) or "
+                          "vector (C,)", choices=("broadcast", "vector"))},
     infer=lambda ctx: _checked("layer_scale", ctx),
     params=lambda ctx: Params(ctx.in_shape[0]),
     arithmetic=lambda ctx: Arithmetic(0, ctx.in_numel),

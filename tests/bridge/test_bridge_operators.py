@@ -84,6 +84,7 @@ CASES: list[tuple[str, list[int], list[Any]]] = [
     ("affine", [3, 4, 4], [{"affine": {"name": "x", "scale": False}}]),
     ("layer_scale", [6, 3, 3], [{"layer_scale": {"name": "x"}}]),
     ("layer_scale", [6], [{"layer_scale": {"name": "x"}}]),
+    ("layer_scale", [6, 3, 3], [{"layer_scale": {"name": "x", "stored": "vector"}}]),
     ("max_pool2d", [3, 9, 9], [{"max_pool2d": {"name": "x", "kernel": 3, "stride": 2,
                                                "ceil_mode": True}}]),
     ("max_pool2d", [3, 8, 7], [{"max_pool2d": {"name": "x", "kernel": 3, "stride": 2,

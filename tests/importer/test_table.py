@@ -71,7 +71,15 @@ MODULE_CASES = [
     (nn.GELU(approximate="tanh"), "gelu", {"approximate": "tanh"}),
     (nn.LeakyReLU(0.2), "leaky_relu", {"alpha": 0.2, "inplace": False}),
     (nn.Dropout(0.3, inplace=True), "dropout", {"rate": 0.3, "inplace": True}),
-    (nn.ZeroPad2d((1, 2, 3, 4)), "zero_pad2d", {"padding": [3, 4, 1, 2]}),
+    (nn.ZeroPad2d((1, 2, 3, 4)), "pad", {"padding": [3, 4, 1, 2], "mode": "constant",
+                                         "value": 0.0}),
+    (nn.ReflectionPad2d(1), "pad", {"padding": [1, 1, 1, 1], "mode": "reflect"}),
+    (nn.ConvTranspose2d(4, 4, 2), "conv_transpose2d",
+     {"out": 4, "kernel": 2, "stride": 1, "padding": 0, "output_padding": 0, "dilation": 1,
+      "groups": 1, "bias": True}),
+    (nn.Upsample(scale_factor=2), "upsample", {"mode": "nearest", "scale": [2.0]}),
+    (nn.UpsamplingBilinear2d(size=(5, 6)), "upsample",
+     {"mode": "bilinear", "size": [5, 6], "align_corners": True}),
     (nn.LocalResponseNorm(3, 2e-4, 0.5, 2.0), "lrn",
      {"size": 3, "alpha": 2e-4, "beta": 0.5, "k": 2.0}),
     (nn.ChannelShuffle(2), "channel_shuffle", {"groups": 2}),
@@ -102,7 +110,13 @@ FUNCTION_CASES = [
      {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": False}),
     (lambda m, x: F.avg_pool2d(x, 2, ceil_mode=True), "avg_pool2d",
      {"kernel": 2, "stride": None, "padding": 0, "ceil_mode": True, "count_include_pad": True}),
-    (lambda m, x: F.pad(x, (1, 0, 2, 0)), "zero_pad2d", {"padding": [2, 0, 1, 0]}),
+    (lambda m, x: F.pad(x, (1, 0, 2, 0)), "pad",
+     {"padding": [2, 0, 1, 0], "mode": "constant", "value": 0.0}),
+    (lambda m, x: F.interpolate(x, scale_factor=2.0), "upsample",
+     {"mode": "nearest", "scale": [2.0]}),
+    (lambda m, x: x[:, :2], "slice", {"start": 0, "stop": 2, "axis": 0}),
+    (lambda m, x: x.permute(0, 2, 3, 1), "permute", {"dims": [1, 2, 0]}),
+    (lambda m, x: x.chunk(2, dim=1)[0], "chunk", {"chunks": 2, "axis": 0, "index": 0}),
     (lambda m, x: F.dropout(x, 0.1, m.training), "dropout", {"rate": 0.1, "inplace": False}),
 ]
 
@@ -143,11 +157,10 @@ def test_identity_modules_and_contiguous_are_no_layers() -> None:
 
 
 UNSUPPORTED_CASES = [
-    (lambda m, x: F.interpolate(x, scale_factor=2.0), "torch.nn.functional.interpolate",
-     "upsampling operator"),
-    (lambda m, x: x[:, :2], "_operator.getitem", "indexing a tensor ([:, :2])"),
-    (lambda m, x: x.permute(0, 2, 3, 1), "Tensor.permute", "permute operator"),
-    (lambda m, x: x.chunk(2, dim=1)[0], "Tensor.chunk", "split operator"),
+    (lambda m, x: F.interpolate(x, scale_factor=2.0, mode="bicubic"),
+     "torch.nn.functional.interpolate", "resizing in mode 'bicubic'"),
+    (lambda m, x: x[:, ::2], "_operator.getitem", "indexing a tensor ([:, ::2])"),
+    (lambda m, x: x.permute(1, 0, 2, 3), "Tensor.permute", "first dimension is not the batch"),
     (lambda m, x: x + 1.0, "_operator.add", "adding a constant"),
     (lambda m, x: x.sum(dim=1), "Tensor.sum", "no cnncost operator for the tensor method"),
     (lambda m, x: x.view(-1), "Tensor.view", "first dimension is not the batch"),
@@ -170,8 +183,7 @@ def test_what_cnncost_cannot_express_is_named_with_its_source_line(fn: Any, targ
 @pytest.mark.parametrize("module, reason", [
     (nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), "padding_mode='reflect'"),
     (nn.BatchNorm2d(4, track_running_stats=False), "without running statistics"),
-    (nn.ConvTranspose2d(4, 4, 2), "conv_transpose2d"),
-    (nn.Upsample(scale_factor=2), "upsampling"),
+    (nn.Upsample(scale_factor=2, mode="bicubic"), "resizing in mode 'bicubic'"),
 ])
 def test_modules_cnncost_cannot_express(module: nn.Module, reason: str) -> None:
     (unknown,) = imported(nn.Sequential(module)).unknown
