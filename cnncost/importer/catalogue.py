@@ -233,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         versions = _versions()
         REPORT_JSON.write_text(json.dumps({"versions": versions, "models": results}, indent=1)
                                + "\n", encoding="utf-8")
-    REPORT_MD.write_text(markdown(results, _versions()), encoding="utf-8")
+    versions = _versions()
+    REPORT_JSON.write_text(json.dumps({"versions": versions, "models": results}, indent=1) + "\n",
+                           encoding="utf-8")  # the models kept after the last one run, too
+    REPORT_MD.write_text(markdown(results, versions), encoding="utf-8")
     return 0
 
 

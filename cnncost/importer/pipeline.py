@@ -102,7 +102,7 @@ def _unknown_error(ref: str, unknown: list[Any]) -> ModelImportError:
 
 def reason_kind(reason: str) -> str:
     """A reason without its particulars (shapes, sizes): what the catalogue groups by."""
-    head = reason.split(":")[0]
+    head = reason.split(": ")[0]  # not a colon inside the particulars ("x[:, 0]")
     head = re.sub(r"\[[^\]]*\]|\([^)]*\d[^)]*\)|-?\d+(\.\d+)?", "…", head)
     return re.sub(r"\s+", " ", head).strip(" ,")
 
