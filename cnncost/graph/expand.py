@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cnncost.errors import OpArgumentError, ShapeError, SpecError
+from cnncost.gcpause import paused
 from cnncost.graph.bounds import Bound
 from cnncost.graph.evaluation import INPUT_NAMES, Evaluation
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
@@ -470,5 +471,5 @@ def expand(loaded: LoadedSpec, bindings: Bindings) -> LayerGraph:
         SpecError: every problem found during expansion, located.
     """
     limits = current()
-    with holding(limits):
+    with holding(limits), paused():  # the collector off (cnncost.gcpause)
         return Expander(loaded, bindings, limits).run()
