@@ -46,6 +46,9 @@ class LoadedSpec:
     source: SourceMap
     blocks: dict[str, tuple[m.BlockDef, Origin]]
     functions: dict[str, tuple[m.FunctionDef, Origin]]
+    #: What the stages after loading remember about this spec across analyses (the block calls
+    #: ``graph.replay`` recorded): a cache, never part of the spec.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def read_text(path: Path, limits: Limits | None = None) -> str:
