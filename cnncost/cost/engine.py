@@ -19,6 +19,7 @@ from cnncost.cost.result import (
     UncountedOp,
 )
 from cnncost.errors import SpecError
+from cnncost.gcpause import paused
 from cnncost.graph.layergraph import LayerGraph
 
 #: Bytes per element of the supported dtypes.
@@ -46,6 +47,12 @@ def analyze_graph(graph: LayerGraph, meta: ReportMeta, *, convention: str = "cnn
         KeyError: unknown convention or dtype (the API validates them first).
         SpecError: the convention does not define an operator present in the graph.
     """
+    with paused():  # the collector off while the rows are made (cnncost.gcpause)
+        return _analyze(graph, meta, convention, batch, dtype)
+
+
+def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, dtype: str
+             ) -> CostReport:
     conv = get_convention(convention)
     bpe = DTYPES[dtype]
     rows: list[LayerCost] = []

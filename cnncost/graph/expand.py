@@ -25,13 +25,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from cnncost.errors import OpArgumentError, ShapeError, SpecError
+from cnncost.gcpause import paused
 from cnncost.graph.bounds import Bound
 from cnncost.graph.evaluation import INPUT_NAMES, Evaluation
 from cnncost.graph.layergraph import LayerGraph, LayerNode, freeze_attrs
 from cnncost.graph.memo import infer_shape
 from cnncost.graph.problems import Failed, Problems
 from cnncost.graph.references import Built, References
-from cnncost.graph.replay import Recording, call_key, replayed
+from cnncost.graph.replay import Recording, SharedRecordings, call_key, replayed, words
 from cnncost.graph.scope import History, Scope
 from cnncost.limits import Limits, current, holding
 from cnncost.ops.registry import all_ops, canonical_name
@@ -61,7 +62,12 @@ class Expander:
         # layers and repeat iterations so far, each bounded by limits.max_nodes
         self.spent: dict[str, int] = {}
         self.stopped = False  # past a limit: nothing more is expanded
-        self.recordings: dict[tuple[Any, ...], Recording] = {}  # block calls (graph.replay)
+        # block calls (graph.replay), shared with the other expansions of the spec that read
+        # the same values
+        self.shared = _shared(loaded)
+        found = self.shared.recordings(bindings.names, limits)
+        self.sharing = found is not None
+        self.recordings: dict[tuple[Any, ...], Recording] = found if found is not None else {}
         self.bound = Bound(loaded.blocks)
 
     # -- entry ------------------------------------------------------------------------------
@@ -354,12 +360,15 @@ class Expander:
         if not all(c.startswith(prefix) for c in made):  # pragma: no cover - made in its body
             return
         nodes = self.built.nodes
-        self.recordings[key] = Recording(
+        recording = Recording(
             prefix, len(stack), tuple(inputs), out,
             tuple(nodes[name] for name in self.built.added[added:]),
             tuple((what, count - spent.get(what, 0)) for what, count in self.spent.items()
                   if count != spent.get(what, 0)),
             total - self.evaluation.budget.total, tuple(c[len(prefix):] for c in made))
+        if self.sharing:
+            self.shared.added(recording)  # may start afresh: before it is kept
+        self.recordings[key] = recording
 
     def _repeat(self, body: m.RepeatBody, path: tuple[Any, ...], scope: Scope,
                 history: History) -> None:
@@ -463,6 +472,18 @@ class Expander:
         return out
 
 
+def _shared(loaded: LoadedSpec) -> SharedRecordings:
+    """The recordings kept across the expansions of ``loaded``: what its block bodies may read
+    besides their arguments and inputs is a word of its blocks, defaults or functions."""
+    shared = loaded.memo.get("recordings")
+    if shared is None:
+        shared = loaded.memo["recordings"] = SharedRecordings(words(
+            [bdef for bdef, _ in loaded.blocks.values()], loaded.spec.defaults,
+            [fdef.args for fdef, _ in loaded.functions.values()],
+            [fdef.expr for fdef, _ in loaded.functions.values()]))
+    return shared
+
+
 def expand(loaded: LoadedSpec, bindings: Bindings) -> LayerGraph:
     """Expand ``loaded`` under ``bindings`` into a shape-inferred LayerGraph.
 
@@ -470,5 +491,5 @@ def expand(loaded: LoadedSpec, bindings: Bindings) -> LayerGraph:
         SpecError: every problem found during expansion, located.
     """
     limits = current()
-    with holding(limits):
+    with holding(limits), paused():  # the collector off (cnncost.gcpause)
         return Expander(loaded, bindings, limits).run()

@@ -16,6 +16,7 @@ not depend on the number of workers.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import itertools
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cnncost.errors import CnncostError, SpecError, UsageError, excerpt
+from cnncost.gcpause import paused
 from cnncost.report.formats import json_text, md_table
 from cnncost.report.zoo import HEADER, ZooRow, cells, row_of
 
@@ -33,6 +35,8 @@ from cnncost.report.zoo import HEADER, ZooRow, cells, row_of
 MAX_POINTS = 1_000_000
 #: Grids at least this large are spread over worker processes.
 PARALLEL_FROM = 64
+#: Points evaluated between two collections of the young generations (``_evaluate``).
+_COLLECT_EVERY = 50
 #: Metrics the front can use: lower is better, except accuracies.
 MAXIMISED = frozenset({"top1", "top5"})
 METRICS = ("params_total", "params_trainable", "weight_bytes", "macs", "flops",
@@ -151,9 +155,20 @@ def _load(spec: str, variant: str | None, convention: str, dtype: str, batch: in
 
 
 def _evaluate(chunk: list[tuple[tuple[str, Any], ...]]) -> list[GridRow]:
+    w = _WORKER
+    out: list[GridRow] = []
+    with paused():
+        for start in range(0, len(chunk), _COLLECT_EVERY):
+            out.extend(_evaluate_run(chunk[start:start + _COLLECT_EVERY], w))
+            # the cycles the points left (scopes and their closures) are young: collect them,
+            # and never walk the long-lived objects (cnncost.gcpause)
+            gc.collect(1)
+    return out
+
+
+def _evaluate_run(chunk: list[tuple[tuple[str, Any], ...]], w: dict[str, Any]) -> list[GridRow]:
     from cnncost import api
 
-    w = _WORKER
     out = []
     for point in chunk:
         values = dict(point)

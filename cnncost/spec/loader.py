@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cnncost.errors import FileAccessError, Location, Problem, SpecError, excerpt
+from cnncost.gcpause import paused
 from cnncost.limits import Limits, current, holding
 from cnncost.ops.registry import all_ops, canonical_name, registered
 from cnncost.spec import model as m
@@ -45,6 +46,9 @@ class LoadedSpec:
     source: SourceMap
     blocks: dict[str, tuple[m.BlockDef, Origin]]
     functions: dict[str, tuple[m.FunctionDef, Origin]]
+    #: What the stages after loading remember about this spec across analyses (the block calls
+    #: ``graph.replay`` recorded): a cache, never part of the spec.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def read_text(path: Path, limits: Limits | None = None) -> str:
@@ -203,7 +207,9 @@ def load_spec(path: str | Path, *, allow_imports: Sequence[str | Path] = ()) -> 
         SpecError: anything is wrong with it or its imports (all problems together).
     """
     limits = current()
-    with holding(limits):  # validators that parse expressions read the same limits
+    # validators that parse expressions read the same limits; the collector is off while the
+    # file's nodes, its source map and its models are built (cnncost.gcpause)
+    with holding(limits), paused():
         return _load(Path(path), limits, allow_imports)
 
 
