@@ -72,7 +72,7 @@ def branches() -> nn.Module:
 
 
 class Upsampling(nn.Module):
-    """A model cnncost cannot express today: it resizes a feature map."""
+    """A model cnncost cannot express today: it resizes a feature map bicubically."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -80,7 +80,7 @@ class Upsampling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
-        return F.interpolate(y, scale_factor=2.0)
+        return F.interpolate(y, scale_factor=2.0, mode="bicubic")
 
 
 def upsampling() -> nn.Module:

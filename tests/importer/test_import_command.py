@@ -60,7 +60,7 @@ def test_import_to_standard_output(capsys) -> None:
     assert out.startswith(f"# cnncost import {MODELS}:branches --input 3x16x16\nname: branches\n")
 
 
-UNSUPPORTED_LINE = line_of("return F.interpolate(y, scale_factor=2.0)")
+UNSUPPORTED_LINE = line_of("return F.interpolate(y, scale_factor=2.0, mode=")
 RAISE_LINE = line_of('raise ValueError("no such width: 7")')
 
 BAD = [
@@ -80,9 +80,9 @@ BAD = [
     ([f"{MODELS}:tiny_resnet", "--arg", "depth=3"], 2,
      "tiny_resnet(depth=3) raised TypeError"),
     ([f"{MODELS}:upsampling"], 5,
-     ("torch.nn.functional.interpolate: resizing a feature map (interpolate / upsample): cnncost "
-      "has no upsampling operator yet (fx node 'interpolate'; tests/importer/models.py:"
-      f"{UNSUPPORTED_LINE}: return F.interpolate(y, scale_factor=2.0))")),
+     ("torch.nn.functional.interpolate: resizing in mode 'bicubic': cnncost has nearest and "
+      "bilinear (fx node 'interpolate'; tests/importer/models.py:"
+      f"{UNSUPPORTED_LINE}: return F.interpolate(y, scale_factor=2.0, mode=\"bicubic\"))")),
 ]
 
 
@@ -103,8 +103,7 @@ def test_allow_unknown_writes_the_spec_with_the_operation_marked(capsys, tmp_pat
     item = yaml.safe_load(spec.read_text())["layers"][-1]
     assert item == {"UNSUPPORTED": {
         "name": "interpolate", "torch": "torch.nn.functional.interpolate",
-        "why": "resizing a feature map (interpolate / upsample): cnncost has no upsampling "
-               "operator yet"}}
+        "why": "resizing in mode 'bicubic': cnncost has nearest and bilinear"}}
     # never counted as zero: the spec is invalid until the operation is replaced
     code, _, err = cli(capsys, "validate", spec)
     assert code == 3
