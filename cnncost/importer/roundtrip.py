@@ -53,15 +53,6 @@ class RoundTrip:
         return tuple(c.quantity for c in self.totals if not c.ok)
 
 
-def _owner(name: str, nodes: frozenset[str]) -> str | None:
-    parts = name.split(".")
-    for end in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:end])
-        if prefix in nodes:
-            return prefix
-    return None
-
-
 def _shapes(out: Any) -> list[tuple[int, ...]]:
     import torch
 
@@ -124,7 +115,7 @@ def against(spec: str | Path, model: Any, input_shape: tuple[int, ...],
     import torch
 
     from cnncost import api
-    from cnncost.bridge.module import to_module
+    from cnncost.bridge.module import owner, to_module
 
     graph, _ = api.build_graph(spec)
     fv = api.analyze(spec, convention="fvcore")
@@ -137,7 +128,7 @@ def against(spec: str | Path, model: Any, input_shape: tuple[int, ...],
     unowned: Counter[str] = Counter()
     for name, numel in (*original["params"].items(), *original["buffers"].items()):
         # a parameter of the module itself (a layer scale) may be a layer named after it
-        node = name if name in nodes else _owner(name.rpartition(".")[0], nodes)
+        node = name if name in nodes else owner(name.rpartition(".")[0], nodes)
         if node is None:
             unowned[name.split(".")[0]] += numel
         else:
