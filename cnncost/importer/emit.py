@@ -77,35 +77,31 @@ def flow(mapping: Mapping[str, Any], indent: int = 0) -> str:
             lines.append(line)
             line, offset, sep = " " * (indent + 1), 0, ""
         column = offset + len(line) + len(sep)
-        if column + len(single) > WIDTH and isinstance(value, (str, Expr)) \
-                and yaml_value(value).startswith('"'):
-            folded = _fold(yaml_value(value), column + len(head), indent + 3)
-            line += sep + head + folded[0]
-            if len(folded) > 1:
+        pieces = _wrapped(value, column + len(head), indent) \
+            if column + len(single) > WIDTH else None
+        if pieces is not None:  # the value's own lines, spliced into the mapping's
+            line += sep + head + pieces[0]
+            if len(pieces) > 1:
                 lines.append(line)
-                lines += folded[1:-1]
-                line, offset = folded[-1], 0
-            line += end
-        elif column + len(single) > WIDTH and isinstance(value, (list, tuple)) and value:
-            wrapped = _sequence([yaml_value(v) for v in value], column + len(head))
-            line += sep + head + wrapped[0]
-            if len(wrapped) > 1:
-                lines.append(line)
-                lines += wrapped[1:-1]
-                line, offset = wrapped[-1], 0
-            line += end
-        elif column + len(single) > WIDTH and isinstance(value, Mapping):
-            nested = flow(value, column + len(head)).split("\n")
-            line += sep + head + nested[0]
-            if len(nested) > 1:
-                lines.append(line)
-                lines += nested[1:-1]
-                line, offset = nested[-1], 0
+                lines += pieces[1:-1]
+                line, offset = pieces[-1], 0
             line += end
         else:
             line += sep + single
     lines.append(line)
     return "\n".join(lines)
+
+
+def _wrapped(value: Any, column: int, indent: int) -> list[str] | None:
+    """The lines of a value too long for its line that starts at ``column``: quoted text folded
+    inside its quotes, a list or a mapping wrapped after its bracket; None: it stays whole."""
+    if isinstance(value, (str, Expr)) and yaml_value(value).startswith('"'):
+        return _fold(yaml_value(value), column, indent + 3)
+    if isinstance(value, (list, tuple)) and value:
+        return _sequence([yaml_value(v) for v in value], column)
+    if isinstance(value, Mapping):
+        return flow(value, column).split("\n")
+    return None
 
 
 def _sequence(items: list[str], column: int) -> list[str]:
