@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
-from tests.bridge.test_no_torch_on_analytic_path import HEAVY, imported_roots
+from tests.bridge.test_no_torch_on_analytic_path import (
+    HEAVY,
+    assert_runs_without_heavy,
+    imported_roots,
+)
 
 from .conftest import ROOT
 
@@ -31,20 +34,4 @@ def test_an_imported_spec_is_analyzed_without_torch(tmp_path) -> None:
     subprocess.run([sys.executable, "-m", "cnncost", "import", "tests/importer/models.py:branches",
                     "--input", "3x16x16", "-o", str(spec)], cwd=ROOT, check=True,
                    capture_output=True, timeout=300)
-    code = textwrap.dedent(f"""
-        import sys
-        import importlib
-        for name in {LAZY!r}:
-            importlib.import_module(name)
-        from cnncost.cli import main
-        for argv in (["report", {str(spec)!r}], ["validate", {str(spec)!r}]):
-            try:
-                main(argv)
-            except SystemExit as exit:
-                assert exit.code in (0, None), (argv, exit.code)
-        print("HEAVY", sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)
-        """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "HEAVY []" in proc.stderr
+    assert_runs_without_heavy(list(LAZY), [["report", str(spec)], ["validate", str(spec)]])
