@@ -8,26 +8,11 @@ static rule (no module outside the bridge imports them at all) and the bridge's 
 
 from __future__ import annotations
 
-import ast
-import subprocess
-import sys
-import textwrap
+from notorch import HEAVY, assert_runs_without_heavy, imported_roots
 
 from .conftest import ROOT
 
-HEAVY = ("torch", "torchvision", "fvcore")
 PACKAGE = ROOT / "cnncost"
-
-
-def imported_roots(path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            roots.add(node.module.split(".")[0])
-    return roots
 
 
 def test_only_the_bridge_imports_torch() -> None:
@@ -37,27 +22,6 @@ def test_only_the_bridge_imports_torch() -> None:
     assert offenders == []
     bridge_modules = list((PACKAGE / "bridge").glob("*.py"))
     assert any(imported_roots(p) & {"torch"} for p in bridge_modules)  # the rule can fire
-
-
-def assert_runs_without_heavy(modules: list[str], commands: list[list[str]]) -> None:
-    """In a fresh interpreter: import ``modules``, run each ``cnncost`` command (exit 0), and
-    find none of ``HEAVY`` loaded."""
-    code = textwrap.dedent(f"""
-        import importlib, sys
-        for name in {modules!r}:
-            importlib.import_module(name)
-        from cnncost.cli import main
-        for argv in {commands!r}:
-            try:
-                main(argv)
-            except SystemExit as exit:
-                assert exit.code in (0, None), (argv, exit.code)
-        print("HEAVY", sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)
-        """)
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "HEAVY []" in proc.stderr
 
 
 def test_analytic_path_and_bridge_imports_load_no_torch() -> None:

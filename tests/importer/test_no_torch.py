@@ -7,11 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.bridge.test_no_torch_on_analytic_path import (
-    HEAVY,
-    assert_runs_without_heavy,
-    imported_roots,
-)
+from notorch import HEAVY, assert_runs_without_heavy, imported_roots
 
 from .conftest import ROOT
 
