@@ -122,8 +122,15 @@ def activation_memory(p: Prog, name: str, x: Val, inplace: bool = False) -> Val:
     (see ``cnncost.memory.program``)."""
     name = _canonical(name)
     if name == "softmax":
-        (x,) = p.autocast("softmax", [x])
-        return p.op("_softmax", [x], [(x.numel, x.dtype)], save=[0],
+        # CUDA autocast asks softmax for a float32 result (``dtype=float32``): at::softmax casts
+        # its input to float32 first, except a float16 input, which _softmax(x,
+        # half_to_float=True) reads as it is, writing float32 (no float32 copy of the input).
+        if p.device == "cuda" and p.autocast_dtype is not None and x.dtype == "float16":
+            out_dtype = "float32"
+        else:
+            (x,) = p.autocast("softmax", [x])
+            out_dtype = x.dtype
+        return p.op("_softmax", [x], [(x.numel, out_dtype)], save=[0],
                     grad=grads_like(0, label="_softmax_backward_data"))
     if name == "scaled_tanh":  # A * tanh(S * x): three calls, the temporaries die as they go
         inner = p.op("mul", [x], [(x.numel, x.dtype)], grad=grads_like(0))

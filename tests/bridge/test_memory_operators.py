@@ -27,16 +27,8 @@ def _fed(in_shape: list[int], layers: list[Any]) -> list[Any]:
     return [feed, *layers]
 
 
-#: A known, unexplained difference: a softmax's training forward on fake CUDA under float16
-#: autocast holds one 512-byte block fewer in PyTorch than in the eager model at the softmax
-#: (bfloat16 autocast and float32 are equal); strict, so that a fix is noticed.
-SOFTMAX_FP16 = "softmax under float16 autocast on CUDA: the forward peak is one block lower"
-
-
 @pytest.mark.parametrize("op, in_shape, layers, precision", [
-    pytest.param(op, shape, layers, precision, id=f"{op}-{i}-{precision}",
-                 marks=[pytest.mark.xfail(strict=True, reason=SOFTMAX_FP16)]
-                 if (op, precision) == ("softmax", "float16-autocast") else [])
+    pytest.param(op, shape, layers, precision, id=f"{op}-{i}-{precision}")
     for i, (op, shape, layers) in enumerate(CASES) if layers
     for precision in (("bfloat16-autocast", "float16-autocast") if i % 2 else
                       ("bfloat16-autocast",))])

@@ -149,6 +149,19 @@ def test_autocast_saves_half_precision_copies(tmp_path: Path) -> None:
     assert bf16.steps[-1].saved["r"] == MAP // 2  # relu's bfloat16 result
 
 
+def test_softmax_reads_a_float16_input_directly_on_cuda(tmp_path: Path) -> None:
+    g = graph(tmp_path, [conv("c"), {"softmax": {"name": "s"}}])
+    runs = {precision: analyze_memory(g, MemoryConfig(mode="training", batch=2, device="cuda",
+                                                      precision=precision))
+            for precision in ("bfloat16-autocast", "float16-autocast")}
+    # CUDA autocast runs softmax in float32: a bfloat16 input (1,024 B) is first cast to a
+    # float32 copy (2,048 B) that lives while softmax runs; a float16 input is read as it is
+    # (_softmax with half_to_float), so the float16 peak at s is that copy lower
+    bf16, fp16 = (runs[p].steps[-1] for p in ("bfloat16-autocast", "float16-autocast"))
+    assert bf16.saved["s"] == fp16.saved["s"] == MAP  # the float32 result, both
+    assert bf16.forward["s"][1] - fp16.forward["s"][1] == MAP
+
+
 def test_cuda_rounds_every_allocation_to_512_bytes(tmp_path: Path) -> None:
     # a (1, 5, 5) input at batch 1: 100 bytes, one 512-byte block on CUDA
     g = graph(tmp_path, [{"relu": {"name": "r"}}], shape=(1, 5, 5))
