@@ -30,8 +30,7 @@ def _fed(in_shape: list[int], layers: list[Any]) -> list[Any]:
 @pytest.mark.parametrize("op, in_shape, layers, precision", [
     pytest.param(op, shape, layers, precision, id=f"{op}-{i}-{precision}")
     for i, (op, shape, layers) in enumerate(CASES) if layers
-    for precision in (("bfloat16-autocast", "float16-autocast") if i % 2 else
-                      ("bfloat16-autocast",))])
+    for precision in ("bfloat16-autocast", "float16-autocast")])
 def test_operator_memory_with_gradients(write_spec, op: str, in_shape: list[int],
                                         layers: list[Any], precision: str) -> None:
     graph, _ = api.build_graph(write_spec("case", in_shape, _fed(in_shape, layers)))
