@@ -11,7 +11,11 @@ their ratios rather than their seconds:
 - expansion and costing linear in the node count: a chain of convolutions in a ``repeat`` (and a
   flat list of unnamed ReLUs, which exercises automatic naming) at 1,000, 10,000 and 100,000
   layers; the per-node time of the largest size over that of the smallest is the linearity ratio
-  (1 is linear, 10 would be quadratic over a 10x step);
+  (1 is linear, 10 would be quadratic over a 10x step). Time per node also grows with the
+  heap (a 100,000-layer graph's objects outgrow the processor's caches, and the collections that
+  follow an analysis walk them), so the work is counted too: the Python function calls an
+  analysis makes (cProfile's count, the same on every machine), per node, largest over smallest,
+  is 1 when the algorithm does the same work per node at every size;
 - ResNet-152 analyzed in process (load, expand, cost) in under 20 ms;
 - the whole zoo (``specs/``, ``specs/examples/``), every variant, in under 1 s in process;
 - 1,000 variants of one spec through ``overrides`` in under 5 s;
@@ -72,12 +76,14 @@ def _once(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def scaling(kind: str, sizes: list[int], folder: Path, budget_s: float) -> list[tuple[int, float]]:
-    """(size, seconds) for a chain of ``kind`` ("conv" or "relu"); stops before a size that the
-    previous one predicts (linearly) to exceed ``budget_s``."""
+def scaling(kind: str, sizes: list[int], folder: Path, budget_s: float
+            ) -> list[tuple[int, float, int]]:
+    """(size, seconds, Python calls) for a chain of ``kind`` ("conv" or "relu"): the first
+    analysis timed, a second one's calls counted; stops before a size that the previous one
+    predicts (linearly) to exceed ``budget_s``."""
     from cnncost import api
 
-    out: list[tuple[int, float]] = []
+    out: list[tuple[int, float, int]] = []
     for n in sizes:
         if out and out[-1][1] * n / out[-1][0] > budget_s:
             break
@@ -85,8 +91,19 @@ def scaling(kind: str, sizes: list[int], folder: Path, budget_s: float) -> list[
         text = CHAIN.format(n=n) if kind == "conv" else RELUS_HEAD + "  - relu\n" * n
         path.write_text(text)
         loaded = api.load(path)
-        out.append((n, _once(lambda spec=loaded: api.analyze(spec))))
+        seconds = _once(lambda spec=loaded: api.analyze(spec))
+        out.append((n, seconds, _calls(lambda spec=loaded: api.analyze(spec))))
     return out
+
+
+def _calls(fn: Callable[[], object]) -> int:
+    """The Python function calls (and calls of builtins) ``fn`` makes, as cProfile counts them."""
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.runcall(fn)
+    return pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
 
 
 def zoo_paths() -> list[Path]:
@@ -152,15 +169,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind, label in (("conv", "conv chain in a repeat"), ("relu", "unnamed ReLUs")):
             runs = scaling(kind, sizes, Path(tmp), args.budget)
-            for n, seconds in runs:
+            for n, seconds, _ in runs:
                 goal = n / 10_000  # 10,000 layers in 1 s, 100,000 in 10 s
                 rows.append(_row(f"{label}, {n:,} layers", f"{seconds:.2f} s",
                                  f"{goal:g} s", seconds / goal))
             if len(runs) > 1:
-                (n0, s0), (n1, s1) = runs[0], runs[-1]
+                (n0, s0, c0), (n1, s1, c1) = runs[0], runs[-1]
+                work = (c1 / n1) / (c0 / n0)
+                rows.append(_row(f"{label}: Python calls per layer, {n1:,} over {n0:,} "
+                                 f"({c1 / n1:.1f} / {c0 / n0:.1f})", f"{work:.3f}",
+                                 "1 (linear)", work))
                 linearity = (s1 / n1) / (s0 / n0)
-                rows.append(_row(f"{label}: per-layer time, {n1:,} over {n0:,}",
-                                 f"{linearity:.2f}", "1 (linear)", linearity))
+                rows.append(_row(f"{label}: per-layer time, {n1:,} over {n0:,} (caches, "
+                                 "collector)", f"{linearity:.2f}", "1 (linear)", linearity))
             for n in sizes[len(runs):]:
                 rows.append(f"| {label}, {n:,} layers | skipped (predicted over "
                             f"{args.budget:g} s) | {n / 10_000:g} s | – | no |")

@@ -18,6 +18,7 @@ from cnncost.cost.conventions import CONVENTIONS as _CONVENTIONS
 from cnncost.cost.engine import DTYPES, ReportMeta, analyze_graph
 from cnncost.cost.result import CostReport, DocumentedFigure
 from cnncost.errors import UsageError, excerpt
+from cnncost.gcpause import paused
 from cnncost.graph.expand import expand as expand_graph
 from cnncost.graph.layergraph import LayerGraph
 from cnncost.memory.models import MemoryConfig, analyze_memory
@@ -118,14 +119,21 @@ def analyze(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = N
         raise UsageError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if not 1 <= batch <= MAX_BATCH:
         raise UsageError(f"batch must be from 1 to {MAX_BATCH:,}, got {batch}")
-    expanded = _expanded(spec, variant, overrides)
-    loaded, bindings = expanded.loaded, expanded.bindings
-    meta = ReportMeta(
-        model=loaded.spec.name, title=loaded.spec.title, variant=bindings.variant,
-        overrides=dict(expanded.overrides), params=bindings.params,
-        documented=documented_figures(loaded, bindings.variant, expanded.overrides),
-        spec_file=str(loaded.file))
-    return analyze_graph(expanded.graph, meta, convention=convention, batch=batch, dtype=dtype)
+    # the collector off for the whole analysis, and the graph dropped before it runs again:
+    # what the expansion built is freed by reference counting (it holds no cycle), so the
+    # collection that follows walks the report alone, not the graph (cnncost.gcpause)
+    with paused():
+        expanded = _expanded(spec, variant, overrides)
+        loaded, bindings = expanded.loaded, expanded.bindings
+        meta = ReportMeta(
+            model=loaded.spec.name, title=loaded.spec.title, variant=bindings.variant,
+            overrides=dict(expanded.overrides), params=bindings.params,
+            documented=documented_figures(loaded, bindings.variant, expanded.overrides),
+            spec_file=str(loaded.file))
+        report = analyze_graph(expanded.graph, meta, convention=convention, batch=batch,
+                               dtype=dtype)
+        del expanded
+        return report
 
 
 def memory(spec: str | Path | LoadedSpec | Expanded, config: MemoryConfig | None = None, *,

@@ -10,6 +10,7 @@ that is not text, a list or a mapping is taken as it is, without building an eva
 from __future__ import annotations
 
 import difflib
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
@@ -69,8 +70,14 @@ class Evaluation:
         """The spec's functions and ``shape_of``/``channels_of`` on the outputs ``scope`` sees
         (built once per scope; ``shape_of`` reads the scope's history when it is called)."""
         built, lookup = self.built, self.lookup
+        # the scope holds these functions (``scope.functions``): a weak reference back, so that
+        # a scope and its functions are freed by reference counting, not left as a cycle
+        home = weakref.ref(scope)
 
         def shape_of(ref: str) -> list[int]:
+            scope = home()
+            if scope is None:  # pragma: no cover - the functions are used through their scope
+                raise ExpressionError("shape_of: called outside the scope it belongs to")
             found = lookup(str(ref), scope, scope.history)
             if found is None:
                 raise ExpressionError(f"shape_of: no layer or input named {ref!r} before this "

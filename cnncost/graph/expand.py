@@ -70,6 +70,13 @@ class Expander:
         self.recordings: dict[tuple[Any, ...], Recording] = found if found is not None else {}
         self.bound = Bound(loaded.blocks)
 
+    def close(self) -> None:
+        """Unlink the evaluation and the references (each calls the other), so that what the
+        expansion built is freed by reference counting once the graph is returned, not left for
+        the cyclic collector."""
+        self.evaluation.lookup = _no_lookup
+        self.refs.interpolate = _no_interpolation
+
     # -- entry ------------------------------------------------------------------------------
     def run(self) -> LayerGraph:
         spec = self.loaded.spec
@@ -472,6 +479,14 @@ class Expander:
         return out
 
 
+def _no_lookup(text: str, scope: Scope, history: History) -> str | None:
+    raise RuntimeError("the expansion is closed")  # pragma: no cover - never called
+
+
+def _no_interpolation(text: str, scope: Scope, path: tuple[Any, ...]) -> str:
+    raise RuntimeError("the expansion is closed")  # pragma: no cover - never called
+
+
 def _shared(loaded: LoadedSpec) -> SharedRecordings:
     """The recordings kept across the expansions of ``loaded``: what its block bodies may read
     besides their arguments and inputs is a word of its blocks, defaults or functions."""
@@ -492,4 +507,8 @@ def expand(loaded: LoadedSpec, bindings: Bindings) -> LayerGraph:
     """
     limits = current()
     with holding(limits), paused():  # the collector off (cnncost.gcpause)
-        return Expander(loaded, bindings, limits).run()
+        expander = Expander(loaded, bindings, limits)
+        try:
+            return expander.run()
+        finally:
+            expander.close()

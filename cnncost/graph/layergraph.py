@@ -107,6 +107,9 @@ class LayerGraph:
             except nx.NetworkXUnfeasible:
                 raise GraphError(f"the nodes of {name!r} make a cycle") from None
         self._position = {n: i for i, n in enumerate(self._topo)}
+        # the nodes themselves in that order: iterating needs no lookup by name
+        self._ordered = tuple(self._nodes[n] for n in self._topo) if not in_order else tuple(
+            self._nodes.values())
         # consumers were met in expansion order: the topological order unless sorted above
         self._consumers = {n: tuple(c) if in_order else tuple(
             sorted(c, key=self._position.__getitem__)) for n, c in consumers.items()}
@@ -140,7 +143,7 @@ class LayerGraph:
         return len(self._nodes)
 
     def __iter__(self) -> Iterator[LayerNode]:
-        return (self._nodes[n] for n in self._topo)
+        return iter(self._ordered)
 
     def topo_order(self) -> tuple[str, ...]:
         return self._topo
@@ -181,8 +184,8 @@ class LayerGraph:
         best: dict[str, int] = {}
         back: dict[str, str | None] = {}
         weights: dict[str, int] = {}  # per operator: one registry lookup each, not one per node
-        for name in self._topo:
-            node = self._nodes[name]
+        for node in self._ordered:
+            name = node.name
             if weighted_only:
                 weight = weights.get(node.op)
                 if weight is None:

@@ -122,10 +122,23 @@ class Simulator:
         self._param_index: dict[str, int] = {}
         self._seq = itertools.count()
         self._accumulators: dict[int, GradNode] = {}
+        self._grad_nodes: list[GradNode] = []  # every autograd node, for ``close``
         self.consumers: dict[str, tuple[str, ...]] = {}
         self.saved_by_layer: dict[str, dict[Storage, int]] = {}
         self.snapshots: dict[str, dict[str, int]] = {}
         self.input_bytes = 0  # the input batch (and labels) the caller holds
+
+    def close(self) -> None:
+        """Unlink what refers back (a parameter and its tensors, an autograd node and the
+        tensors it produced), once the run's figures are taken: the run is then freed by
+        reference counting, not left for the cyclic collector (``cnncost.gcpause``)."""
+        for param in self.params.values():
+            param.val = param.grad = param.cast = None
+        for node in self._grad_nodes:
+            node.inputs, node.outputs, node.saved, node.buffer = [], [], [], []
+            node.backward, node.param = _accumulate_rule, None
+        self._grad_nodes.clear()
+        self._accumulators.clear()
 
     def snapshot(self, name: str) -> None:
         """Remember the bytes per category now (at the end of a phase)."""
@@ -210,6 +223,7 @@ class Simulator:
     def new_grad_node(self, label: str, layer: str, ins: list[Val], outs: list[Val],
                       saved: list[Val], backward: Callable[[Back], None]) -> GradNode:
         node = GradNode(next(self._seq), label, layer, ins, outs, saved, backward)
+        self._grad_nodes.append(node)
         record = self.saved_by_layer.setdefault(layer, {})
         for i, v in enumerate(saved):
             self.hold(v, ("saved", node.seq, i))
@@ -250,6 +264,7 @@ class Simulator:
             node = GradNode(10**18 + len(self._accumulators), "AccumulateGrad", param.layer,
                             [v], [v], [], _accumulate_rule, param=param)
             self._accumulators[id(param)] = node
+            self._grad_nodes.append(node)
         return node
 
     def backward(self, loss: Val) -> None:

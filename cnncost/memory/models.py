@@ -133,15 +133,17 @@ def analyze_memory(graph: LayerGraph, config: MemoryConfig) -> MemoryReport:
         inputs = {name: sim.external(config.batch * prod(graph.node(name).out_shape),
                                      config.dtype, "input") for name in graph.input_names}
         if config.mode == "inference":
-            step = _inference(sim, graph, inputs)
-            return MemoryReport.build(graph, config, sim, [step])
-        labels = sim.external(config.batch, "int64", "labels")
-        steps = [_training_step(sim, graph, inputs, labels, config, number)
-                 for number in (1, 2)]
+            steps = [_inference(sim, graph, inputs)]
+        else:
+            labels = sim.external(config.batch, "int64", "labels")
+            steps = [_training_step(sim, graph, inputs, labels, config, number)
+                     for number in (1, 2)]
+        return MemoryReport.build(graph, config, sim, steps)
     except E.InplaceConflict as err:
         node = graph.node(err.layer)
         raise SpecError([Problem("inplace", str(err), node.location, err.layer)]) from None
-    return MemoryReport.build(graph, config, sim, steps)
+    finally:
+        sim.close()
 
 
 def _create_parameters(sim: E.Simulator, graph: LayerGraph, config: MemoryConfig) -> None:
@@ -160,15 +162,21 @@ def _create_parameters(sim: E.Simulator, graph: LayerGraph, config: MemoryConfig
         _consumers(finder, graph)
         inputs = {name: finder.external(prod(graph.node(name).out_shape), config.dtype,
                                         "input") for name in graph.input_names}
-        _forward(finder, graph, inputs)
-        for (layer, _), param in finder.params.items():
-            sim.new_param(layer, param.numel, param.dtype, param.trainable)
+        try:
+            _forward(finder, graph, inputs)
+            for (layer, _), param in finder.params.items():
+                sim.new_param(layer, param.numel, param.dtype, param.trainable)
+        finally:
+            finder.close()
     else:
         scratch = E.Simulator(E.SimConfig(batch=1, param_dtype=config.dtype,
                                           device=config.device), _rule)
-        for node in graph:
-            for numel, dtype, trainable in layer_params(node, config, scratch):
-                sim.new_param(node.name, numel, dtype, trainable)
+        try:
+            for node in graph:
+                for numel, dtype, trainable in layer_params(node, config, scratch):
+                    sim.new_param(node.name, numel, dtype, trainable)
+        finally:
+            scratch.close()
     sim._param_index.clear()
 
 

@@ -160,8 +160,9 @@ def _evaluate(chunk: list[tuple[tuple[str, Any], ...]]) -> list[GridRow]:
     with paused():
         for start in range(0, len(chunk), _COLLECT_EVERY):
             out.extend(_evaluate_run(chunk[start:start + _COLLECT_EVERY], w))
-            # the cycles the points left (scopes and their closures) are young: collect them,
-            # and never walk the long-lived objects (cnncost.gcpause)
+            # a point's expansion leaves no cycle (it unlinks its own), but a cycle a point
+            # did leave would be young: collect the young generations only, never walking the
+            # long-lived objects (cnncost.gcpause)
             gc.collect(1)
     return out
 

@@ -6,9 +6,10 @@ Must not import torch.
 from __future__ import annotations
 
 import difflib
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cnncost.errors import Problem, SpecError
 from cnncost.limits import current, holding
@@ -58,10 +59,13 @@ def resolve_params(loaded: LoadedSpec, variant: str | None = None,
     if problems:
         raise SpecError(problems)
     names: dict[str, Any] = dict(params)
-    functions: dict[str, Callable[..., Any]] = {}
+    functions: dict[str, Callable[..., Any]] = _Functions()
+    # each function calls the others through a weak proxy of the mapping that holds them (the
+    # bindings hold it as long as anything is evaluated): no cycle for the collector to find
+    callable_by_name = cast("dict[str, Callable[..., Any]]", weakref.proxy(functions))
     for fname, (fdef, _origin) in loaded.functions.items():
         # the functions see ``names`` as it grows: a let value may be read by a function
-        functions[fname] = SpecFunction(fname, fdef.args, fdef.expr, names, functions)
+        functions[fname] = SpecFunction(fname, fdef.args, fdef.expr, names, callable_by_name)
     limits = current()
     with holding(limits):
         evaluator = Evaluator(names, functions, Budget(limits))
@@ -80,6 +84,10 @@ def resolve_params(loaded: LoadedSpec, variant: str | None = None,
         if isinstance(function, SpecFunction):
             function.remember()
     return Bindings(chosen, params, names, functions)
+
+
+class _Functions(dict[str, Callable[..., Any]]):
+    """The spec's functions by name (a dict that a weak reference can point at)."""
 
 
 def deep_evaluate(value: Any, evaluator: Evaluator) -> Any:
