@@ -38,14 +38,6 @@ def unsupported(why: str) -> Mapping:
     return mapping
 
 
-def when_op(op: str, mapping: Mapping, otherwise: Mapping) -> Mapping:
-    """``mapping`` where cnncost has the operator ``op``, ``otherwise`` (the reason it does not)
-    where it does not yet."""
-    from cnncost.ops.registry import canonical_name
-
-    return mapping if canonical_name(op) is not None else otherwise
-
-
 # --------------------------------------------------------------------------- value helpers
 
 
@@ -93,14 +85,6 @@ def conv2d_same_module(call: Call) -> list[Emit]:
     """timm's Conv2dSame: TensorFlow's 'same' padding computed per input (cnncost's ``same``)."""
     [emit] = conv2d_module(call)
     return [Emit("conv2d", {**emit.attrs, "padding": "same"}, emit.inputs)]
-
-
-def linear_module(call: Call) -> list[Emit]:
-    x, m = call.tensor(0), call.module
-    if len(x.shape) != 1:
-        raise Unsupported(f"a linear layer on a tensor of per-sample shape {list(x.shape)} "
-                          "(channels-last): cnncost's linear reads (N, features)")
-    return [Emit("linear", {"out": m.out_features, "bias": m.bias is not None}, (x,))]
 
 
 def batch_norm_module(call: Call) -> list[Emit]:
@@ -251,12 +235,6 @@ def zero_pad_module(call: Call) -> list[Emit]:
     left, right, top, bottom = (call.module.padding if isinstance(call.module.padding, tuple)
                                 else (call.module.padding,) * 4)
     return [Emit("zero_pad2d", {"padding": [top, bottom, left, right]}, (call.tensor(0),))]
-
-
-def constant_pad_module(call: Call) -> list[Emit]:
-    if call.module.value != 0:
-        raise Unsupported(f"padding with the constant {call.module.value}: cnncost pads zeros")
-    return zero_pad_module(call)
 
 
 def lrn_module(call: Call) -> list[Emit]:
@@ -412,18 +390,6 @@ def stochastic_depth_function(call: Call) -> list[Emit]:
 
 def channel_shuffle_function(call: Call) -> list[Emit]:
     return [Emit("channel_shuffle", {"groups": int(call.get(1, "groups"))}, (call.tensor(0),))]
-
-
-def pad_function(call: Call) -> list[Emit]:
-    pads = list(call.get(1, "pad"))
-    mode, value = call.get(2, "mode", "constant"), call.get(3, "value", None)
-    if mode != "constant" or value not in (None, 0, 0.0):
-        raise Unsupported(f"padding in mode {mode!r} with value {value}: cnncost pads zeros")
-    if len(pads) != 4 or len(call.tensor(0).shape) != 3 or min(pads) < 0:
-        raise Unsupported(f"padding {pads} of a {call.tensor(0).rank}-dimensional tensor: "
-                          "cnncost pads the height and width")
-    left, right, top, bottom = pads
-    return [Emit("zero_pad2d", {"padding": [top, bottom, left, right]}, (call.tensor(0),))]
 
 
 def getitem_function(call: Call) -> list[Emit] | Alias:
@@ -707,12 +673,6 @@ def layer_scale_module(call: Call) -> list[Emit]:
 
 # --------------------------------------------------------------------------- the tables
 
-_SPLIT = unsupported("splitting a tensor into parts (chunk / split): cnncost has no split "
-                     "operator yet")
-_PERMUTE = unsupported("permuting or transposing dimensions: cnncost has no permute operator "
-                       "yet")
-_INTERPOLATE = unsupported("resizing a feature map (interpolate / upsample): cnncost has no "
-                           "upsampling operator yet")
 _ATTENTION = unsupported("attention: cnncost models convolutional networks, not attention")
 _MATMUL = unsupported("a product of two computed tensors (matmul, bmm, einsum): no cnncost "
                       "operator")
@@ -721,7 +681,7 @@ _LAYER_NORM = unsupported("layer normalisation over the last dimension (channels
 
 MODULES: dict[str, Mapping] = {
     "torch.nn.modules.conv.Conv2d": conv2d_module,
-    "torch.nn.modules.linear.Linear": when_op("layer_scale", linear_general, linear_module),
+    "torch.nn.modules.linear.Linear": linear_general,
     "torch.nn.modules.batchnorm.BatchNorm2d": batch_norm_module,
     "torch.nn.modules.batchnorm.BatchNorm1d": batch_norm_module,
     "torch.nn.modules.activation.ReLU": activation_module,
@@ -742,28 +702,17 @@ MODULES: dict[str, Mapping] = {
     "torch.nn.modules.dropout.Dropout": dropout_module,
     "torch.nn.modules.dropout.Dropout2d": dropout_module,
     "torch.nn.modules.flatten.Flatten": flatten_module,
-    "torch.nn.modules.padding.ZeroPad2d": when_op("pad", pad_module("constant"),
-                                                  zero_pad_module),
-    "torch.nn.modules.padding.ConstantPad2d": when_op("pad", pad_module("constant"),
-                                                      constant_pad_module),
-    "torch.nn.modules.padding.ReflectionPad2d": when_op("pad", pad_module("reflect"), unsupported(
-        "reflection padding: cnncost has no pad operator with modes yet")),
-    "torch.nn.modules.padding.ReplicationPad2d": when_op("pad", pad_module("replicate"),
-                                                         unsupported(
-        "replication padding: cnncost has no pad operator with modes yet")),
+    "torch.nn.modules.padding.ZeroPad2d": pad_module("constant"),
+    "torch.nn.modules.padding.ConstantPad2d": pad_module("constant"),
+    "torch.nn.modules.padding.ReflectionPad2d": pad_module("reflect"),
+    "torch.nn.modules.padding.ReplicationPad2d": pad_module("replicate"),
     "torch.nn.modules.normalization.LocalResponseNorm": lrn_module,
     "torch.nn.modules.channelshuffle.ChannelShuffle": channel_shuffle_module,
-    "torch.nn.modules.conv.ConvTranspose2d": when_op("conv_transpose2d", conv_transpose_module,
-                                                     unsupported(
-        "transposed convolution (ConvTranspose2d): cnncost has no conv_transpose2d operator "
-        "yet")),
-    "torch.nn.modules.upsampling.Upsample": when_op("upsample", upsample_module, _INTERPOLATE),
-    "torch.nn.modules.upsampling.UpsamplingBilinear2d": when_op("upsample", upsample_module,
-                                                                _INTERPOLATE),
-    "torch.nn.modules.upsampling.UpsamplingNearest2d": when_op("upsample", upsample_module,
-                                                               _INTERPOLATE),
-    "torch.nn.modules.normalization.LayerNorm": when_op("layer_scale", layer_norm_module,
-                                                        _LAYER_NORM),
+    "torch.nn.modules.conv.ConvTranspose2d": conv_transpose_module,
+    "torch.nn.modules.upsampling.Upsample": upsample_module,
+    "torch.nn.modules.upsampling.UpsamplingBilinear2d": upsample_module,
+    "torch.nn.modules.upsampling.UpsamplingNearest2d": upsample_module,
+    "torch.nn.modules.normalization.LayerNorm": layer_norm_module,
     "torch.nn.modules.normalization.GroupNorm": unsupported(
         "group normalisation: no cnncost operator"),
     "torch.nn.modules.activation.MultiheadAttention": _ATTENTION,
@@ -773,28 +722,26 @@ MODULES: dict[str, Mapping] = {
     "timm.layers.norm_act.BatchNormAct2d": batch_norm_act_module,
     "timm.layers.conv2d_same.Conv2dSame": conv2d_same_module,
     "timm.layers.pool2d_same.MaxPool2dSame": max_pool_same_module,
-    "timm.layers.linear.Linear": when_op("layer_scale", linear_general, linear_module),
+    "timm.layers.linear.Linear": linear_general,
     "timm.layers.norm.LayerNorm2d": layer_norm_2d_module,
-    "timm.layers.norm.LayerNorm": when_op("layer_scale", layer_norm_module, _LAYER_NORM),
-    "timm.layers.layer_scale.LayerScale2d": when_op("layer_scale", layer_scale_module,
-                                                    unsupported(
-        "a learned per-channel scale (LayerScale2d): cnncost has no layer_scale operator yet")),
+    "timm.layers.norm.LayerNorm": layer_norm_module,
+    "timm.layers.layer_scale.LayerScale2d": layer_scale_module,
 }
 
 _RELU = _act("relu")
-_MUL = when_op("layer_scale", mul_with_scale, mul_function)
-_PAD = when_op("pad", pad_general, pad_function)
+_MUL = mul_with_scale
+_PAD = pad_general
 _SIGMOID = _act("sigmoid", None)
 
 FUNCTIONS: dict[str, Mapping] = {
     "_operator.add": add_function, "_operator.iadd": add_function, "torch.add": add_function,
     "_operator.mul": _MUL, "_operator.imul": _MUL, "torch.mul": _MUL,
     "_operator.truediv": div_function, "torch.div": div_function,
-    "_operator.getitem": when_op("slice", getitem_with_slices, getitem_function),
+    "_operator.getitem": getitem_with_slices,
     "torch.cat": cat_function, "torch.concat": cat_function, "torch.concatenate": cat_function,
     "torch.flatten": flatten_function,
     "torch.reshape": view_method,
-    "torch.mean": when_op("mean", mean_general, mean_method),
+    "torch.mean": mean_general,
     "torch.nn.functional.adaptive_avg_pool2d": adaptive_avg_pool_function,
     "torch.nn.functional.max_pool2d": max_pool_function,
     "torch.nn.functional._max_pool2d": max_pool_function,
@@ -817,13 +764,13 @@ FUNCTIONS: dict[str, Mapping] = {
     "torch.nn.functional.pad": _PAD, "torch._C._nn.pad": _PAD,
     "torchvision.ops.stochastic_depth.stochastic_depth": stochastic_depth_function,
     "torchvision.models.shufflenetv2.channel_shuffle": channel_shuffle_function,
-    "torch.chunk": when_op("chunk", chunk_function, _SPLIT),
-    "torch.split": when_op("split", split_function, _SPLIT),
-    "torch.functional.split": when_op("split", split_function, _SPLIT),
-    "torch.permute": when_op("permute", permute_function, _PERMUTE),
-    "torch.transpose": when_op("transpose", transpose_function, _PERMUTE),
-    "torch.swapaxes": when_op("transpose", transpose_function, _PERMUTE),
-    "torch.nn.functional.interpolate": when_op("upsample", interpolate_function, _INTERPOLATE),
+    "torch.chunk": chunk_function,
+    "torch.split": split_function,
+    "torch.functional.split": split_function,
+    "torch.permute": permute_function,
+    "torch.transpose": transpose_function,
+    "torch.swapaxes": transpose_function,
+    "torch.nn.functional.interpolate": interpolate_function,
     "torch.nn.functional.layer_norm": _LAYER_NORM,
     "torch.matmul": _MATMUL, "_operator.matmul": _MATMUL, "torch.bmm": _MATMUL,
     "torch.functional.einsum": _MATMUL, "torch.einsum": _MATMUL,
@@ -837,22 +784,21 @@ METHODS: dict[str, Mapping] = {
     "Tensor.mul": _MUL, "Tensor.__mul__": _MUL, "Tensor.__rmul__": _MUL,
     "Tensor.mul_": _MUL, "Tensor.__imul__": _MUL,
     "Tensor.div": div_function, "Tensor.__truediv__": div_function,
-    "Tensor.__getitem__": when_op("slice", getitem_with_slices, getitem_function),
-    "Tensor.narrow": when_op("slice", narrow_method, unsupported(
-        "narrowing a tensor: cnncost has no slice operator yet")),
+    "Tensor.__getitem__": getitem_with_slices,
+    "Tensor.narrow": narrow_method,
     "Tensor.flatten": flatten_method,
     "Tensor.view": view_method, "Tensor.reshape": view_method,
-    "Tensor.mean": when_op("mean", mean_general, mean_method),
+    "Tensor.mean": mean_general,
     "Tensor.contiguous": contiguous_method,
     "Tensor.relu": _act("relu", None), "Tensor.relu_": _act("relu", None, inplace=True),
     "Tensor.sigmoid": _SIGMOID, "Tensor.sigmoid_": _SIGMOID,
     "Tensor.tanh": _act("tanh", None),
     "Tensor.softmax": softmax_function,
-    "Tensor.chunk": when_op("chunk", chunk_function, _SPLIT),
-    "Tensor.split": when_op("split", split_function, _SPLIT),
-    "Tensor.permute": when_op("permute", permute_function, _PERMUTE),
-    "Tensor.transpose": when_op("transpose", transpose_function, _PERMUTE),
-    "Tensor.swapaxes": when_op("transpose", transpose_function, _PERMUTE),
+    "Tensor.chunk": chunk_function,
+    "Tensor.split": split_function,
+    "Tensor.permute": permute_function,
+    "Tensor.transpose": transpose_function,
+    "Tensor.swapaxes": transpose_function,
 }
 
 #: Methods that modify their tensor in place (the layer's ``inplace`` where it has one).
