@@ -393,10 +393,9 @@ def channel_shuffle_function(call: Call) -> list[Emit]:
 
 
 def getitem_function(call: Call) -> list[Emit] | Alias:
+    """An item of a list, tuple or dict a module returned (a tensor's slice is
+    ``tensor_index``'s)."""
     container, key = call.get(0, "a"), call.get(1, "b")
-    if isinstance(container, Value):
-        raise Unsupported(f"indexing a tensor ([{_index_text(key)}]): cnncost has no slice "
-                          "operator yet")
     value = container[key]
     if isinstance(value, Value):
         return Alias(value)
