@@ -61,8 +61,10 @@ def layer_counts(node: LayerNode, convention: Convention) -> LayerCounts:
     """
     opdef = get_op(node.op)
     try:
-        key = (node.op, tuple(node.attrs.items()), node.in_shapes, node.out_shape,
-               id(convention))
+        # an expanded layer's signature stands for its operator, attributes and shapes
+        key = ((node.signature, id(convention)) if node.signature is not None else
+               (node.op, tuple(node.attrs.items()), node.in_shapes, node.out_shape,
+                id(convention)))
         hit = _MEMO.get(key)
     except TypeError:  # an unhashable attribute (a graph built by hand): not memoised
         return compute_counts(node, opdef, convention)

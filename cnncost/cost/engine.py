@@ -72,7 +72,7 @@ def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, d
         out_bytes = counts.out_numel * batch * bpe
         sizes[node.name] = out_bytes
         params_total = counts.params_trainable + counts.params_non_trainable
-        rows.append(LayerCost(
+        rows.append(LayerCost.trusted(
             name=node.name, op=node.op, inputs=node.inputs, out_shape=node.out_shape,
             params_trainable=counts.params_trainable,
             params_non_trainable=counts.params_non_trainable,

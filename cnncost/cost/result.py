@@ -33,6 +33,16 @@ class LayerCost:
     bytes_written: int  # output
     location: Location | None = None
 
+    @classmethod
+    def trusted(cls, **fields: Any) -> LayerCost:
+        """A row from every field, by name, made without the frozen dataclass's ``__init__``
+        (one ``object.__setattr__`` per field: a sixth of the costing time of the zoo's 34,000
+        rows). For the engine, which gives every field: the result equals ``LayerCost(**fields)``
+        (tests/cost/test_rows.py)."""
+        row = object.__new__(cls)
+        row.__dict__.update(fields)
+        return row
+
     @property
     def params_total(self) -> int:
         return self.params_trainable + self.params_non_trainable

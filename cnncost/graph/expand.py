@@ -219,7 +219,7 @@ class Expander:
             return node_name
         in_shapes = tuple(nodes[i].out_shape for i in inputs)
         try:
-            out_shape = infer_shape(opdef, attrs, in_shapes)
+            out_shape, signature = infer_shape(opdef, attrs, in_shapes)
             self._check_dimensions(out_shape, scope, path, node_name)
         except (ShapeError, OpArgumentError) as err:
             kind = "shape" if isinstance(err, ShapeError) else "argument"
@@ -238,7 +238,7 @@ class Expander:
         # attrs is this node's own dict: a read-only view of it needs no copy
         self.built.add(LayerNode(node_name, canonical, MappingProxyType(attrs), tuple(inputs),
                                  in_shapes, out_shape, scope.source.locate(path),
-                                 scope.call_stack))
+                                 scope.call_stack, signature))
         return node_name
 
     def _disabled(self, body: m.Common, scope: Scope, path: tuple[Any, ...],

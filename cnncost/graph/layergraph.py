@@ -8,8 +8,8 @@ second of every ``cnncost report``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,11 @@ class LayerNode:
         out_shape: per-sample output shape.
         location: where the layer is written in the spec (the block definition for block bodies).
         call_stack: locations of the block calls that led here, outermost first.
+        signature: what its shape and counts depend on (operator, attributes, input shapes),
+            hashed once and shared by the layers configured alike
+            (``cnncost.graph.memo.Signature``); None for a node built by hand. A node copied
+            with other attributes or shapes (``dataclasses.replace``) must be given
+            ``signature=None``, or its counts are those of the original.
     """
 
     name: str
@@ -44,6 +49,7 @@ class LayerNode:
     out_shape: Shape
     location: Location | None = None
     call_stack: tuple[Location, ...] = ()
+    signature: Hashable | None = field(default=None, compare=False, repr=False)
 
     @property
     def opdef(self) -> OpDef:
@@ -175,36 +181,44 @@ class LayerGraph:
         and a graph of 100,000 layers, or a sweep of 10,000 networks, pays for it.
         """
         if weighted_only not in self._paths:
-            self._paths[weighted_only] = self._longest(weighted_only)
+            self._paths.update(self._longest())
         return list(self._paths[weighted_only])
 
-    def _longest(self, weighted_only: bool) -> tuple[str, ...]:
-        if not self._topo:
-            return ()
-        best: dict[str, int] = {}
-        back: dict[str, str | None] = {}
+    def _longest(self) -> dict[bool, tuple[str, ...]]:
+        """Both longest paths (by node count: False; by weighted layers: True), in one pass."""
+        if not self._ordered:
+            return {False: (), True: ()}
+        best: dict[str, tuple[int, int]] = {}  # (nodes, weighted layers) to here
+        back: dict[str, tuple[str | None, str | None]] = {}
         weights: dict[str, int] = {}  # per operator: one registry lookup each, not one per node
         for node in self._ordered:
-            name = node.name
-            if weighted_only:
-                weight = weights.get(node.op)
-                if weight is None:
-                    weight = weights[node.op] = int(get_op(node.op).weighted)
-            else:
-                weight = 1
-            length, previous = 0, None
+            weight = weights.get(node.op)
+            if weight is None:
+                weight = weights[node.op] = int(get_op(node.op).weighted)
+            count = weighted = 0
+            by_count = by_weight = None
             for src in node.inputs:
-                if best[src] > length:
-                    length, previous = best[src], src
-            best[name] = length + weight
-            back[name] = previous
-        end = max(self._topo, key=best.__getitem__)  # the first of the longest
-        path = []
-        at: str | None = end
-        while at is not None:
-            path.append(at)
-            at = back[at]
-        return tuple(reversed(path))
+                c, w = best[src]
+                if c > count:
+                    count, by_count = c, src
+                if w > weighted:
+                    weighted, by_weight = w, src
+            name = node.name
+            best[name] = (count + 1, weighted + weight)
+            back[name] = (by_count, by_weight)
+        paths = {}
+        for which, index in ((False, 0), (True, 1)):
+            end, top = self._topo[0], -1
+            for name in self._topo:  # the first of the longest
+                if best[name][index] > top:
+                    end, top = name, best[name][index]
+            path = []
+            at: str | None = end
+            while at is not None:
+                path.append(at)
+                at = back[at][index]
+            paths[which] = tuple(reversed(path))
+        return paths
 
     def depth(self, weighted_only: bool = False) -> int:
         """Topological depth (nodes on the longest path, input included) or weighted depth."""

@@ -25,7 +25,30 @@ from cnncost.spec import model as m
 #: Entries a memo holds before it starts again (a bound on memory, not a tuning knob).
 MEMO_SIZE = 1 << 16
 
-_SHAPES: dict[tuple[Any, ...], tuple[OpDef, Shape]] = {}
+class Signature:
+    """What a layer's shape and counts depend on: its operator, attributes and input shapes,
+    hashed once. Layers with the same configuration share one ``Signature`` object (the one
+    the shape memo holds), so the counts memo finds theirs by identity, not by comparing and
+    hashing the attributes again (``cnncost.cost.counts.layer_counts``)."""
+
+    __slots__ = ("hash", "key")
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or (type(other) is Signature and other.hash == self.hash
+                                 and other.key == self.key)
+
+    def __repr__(self) -> str:
+        return f"Signature({self.key!r})"
+
+
+_SHAPES: dict[Signature, tuple[OpDef, Shape, Signature]] = {}
 _CONSTANTS: dict[tuple[int, int], tuple[Attr, Any, Any]] = {}
 _GIVEN: dict[int, tuple[m.Common, dict[str, Any]]] = {}
 _NOT_FOUND: Any = object()
@@ -37,23 +60,24 @@ def _store(memo: dict[Any, Any], key: Any, value: Any) -> None:
     memo[key] = value
 
 
-def infer_shape(opdef: OpDef, attrs: Mapping[str, Any], in_shapes: tuple[Shape, ...]) -> Shape:
+def infer_shape(opdef: OpDef, attrs: Mapping[str, Any], in_shapes: tuple[Shape, ...]
+                ) -> tuple[Shape, Signature | None]:
     """``opdef.infer`` of ``attrs`` on ``in_shapes``, as a tuple, computed once per distinct
-    input.
+    input, and the layer's ``Signature`` (None when an attribute is unhashable).
 
     Raises:
         Whatever ``opdef.infer`` raises (ShapeError, OpArgumentError).
     """
     try:
-        key = (opdef.name, tuple(attrs.items()), in_shapes)
-        hit = _SHAPES.get(key)
+        signature = Signature((opdef.name, tuple(attrs.items()), in_shapes))
     except TypeError:  # an unhashable value: inferred every time
-        return tuple(opdef.infer(OpContext(attrs, in_shapes)))
+        return tuple(opdef.infer(OpContext(attrs, in_shapes))), None
+    hit = _SHAPES.get(signature)
     if hit is not None and hit[0] is opdef:
-        return hit[1]
+        return hit[1], hit[2]
     shape = tuple(opdef.infer(OpContext(attrs, in_shapes)))
-    _store(_SHAPES, key, (opdef, shape))
-    return shape
+    _store(_SHAPES, signature, (opdef, shape, signature))
+    return shape, signature
 
 
 def constant_attr(attr: Attr, raw: Any) -> Any:

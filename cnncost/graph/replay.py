@@ -154,6 +154,6 @@ def replayed(recording: Recording, prefix: str, inputs: Sequence[str],
             return None
         out.append(LayerNode(names[node.name], node.op, node.attrs, sources, node.in_shapes,
                              node.out_shape, node.location,
-                             (*stack, *node.call_stack[depth:])))
+                             (*stack, *node.call_stack[depth:]), node.signature))
     output = names.get(recording.output)
     return None if output is None else (out, output)
