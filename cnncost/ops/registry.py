@@ -211,9 +211,17 @@ def all_ops() -> Mapping[str, OpDef]:
     return dict(_REGISTRY)
 
 
+_FAMILIES_LOADED = False
+
+
 def _load_families() -> None:
-    # Importing the package registers every family (one module each).
-    import cnncost.ops  # noqa: F401
+    # Importing the package registers every family (one module each). Asked for every layer
+    # of every expansion: the import statement runs once, a flag answers after that.
+    global _FAMILIES_LOADED
+    if not _FAMILIES_LOADED:
+        import cnncost.ops  # noqa: F401
+
+        _FAMILIES_LOADED = True
 
 
 # ---------------------------------------------------------------------------------------------
