@@ -236,9 +236,10 @@ class Expander:
             failed.add(node_name)
             return node_name
         # attrs is this node's own dict: a read-only view of it needs no copy
-        self.built.add(LayerNode(node_name, canonical, MappingProxyType(attrs), tuple(inputs),
-                                 in_shapes, out_shape, scope.source.locate(path),
-                                 scope.call_stack, signature))
+        self.built.add(LayerNode.trusted(node_name, canonical, MappingProxyType(attrs),
+                                         tuple(inputs), in_shapes, out_shape,
+                                         scope.source.locate(path), scope.call_stack,
+                                         signature))
         return node_name
 
     def _disabled(self, body: m.Common, scope: Scope, path: tuple[Any, ...],

@@ -51,6 +51,20 @@ class LayerNode:
     call_stack: tuple[Location, ...] = ()
     signature: Hashable | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def trusted(cls, name: str, op: str, attrs: Mapping[str, Any], inputs: tuple[str, ...],
+                in_shapes: tuple[Shape, ...], out_shape: Shape, location: Location | None,
+                call_stack: tuple[Location, ...], signature: Hashable | None) -> LayerNode:
+        """A node from every field, made without the frozen dataclass's ``__init__`` (one
+        ``object.__setattr__`` per field, a tenth of an expansion): for the expander and its
+        replays, which give every field. Equal to ``LayerNode(...)`` of the same fields
+        (tests/graph/test_expand.py)."""
+        node = object.__new__(cls)
+        node.__dict__.update(name=name, op=op, attrs=attrs, inputs=inputs, in_shapes=in_shapes,
+                             out_shape=out_shape, location=location, call_stack=call_stack,
+                             signature=signature)
+        return node
+
     @property
     def opdef(self) -> OpDef:
         return get_op(self.op)

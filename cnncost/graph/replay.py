@@ -152,8 +152,8 @@ def replayed(recording: Recording, prefix: str, inputs: Sequence[str],
             sources = tuple(names[i] for i in node.inputs)
         except KeyError:  # pragma: no cover - a body reads only its inputs and its own layers
             return None
-        out.append(LayerNode(names[node.name], node.op, node.attrs, sources, node.in_shapes,
-                             node.out_shape, node.location,
-                             (*stack, *node.call_stack[depth:]), node.signature))
+        out.append(LayerNode.trusted(names[node.name], node.op, node.attrs, sources,
+                                     node.in_shapes, node.out_shape, node.location,
+                                     (*stack, *node.call_stack[depth:]), node.signature))
     output = names.get(recording.output)
     return None if output is None else (out, output)

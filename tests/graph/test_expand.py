@@ -274,3 +274,21 @@ layers:
 """
     assert graph(tmp_path, text).node("proj").op == "conv2d"
     assert graph(tmp_path, text, overrides={"project": False}).node("proj").op == "identity"
+
+
+def test_expanded_and_replayed_nodes_are_plain_nodes() -> None:
+    # the expander and its replays make nodes with LayerNode.trusted (no frozen __init__):
+    # every field set, nothing else, equal to LayerNode(...) of the same fields, still frozen
+    import dataclasses
+
+    from cnncost.graph.layergraph import LayerNode
+
+    root = Path(__file__).resolve().parents[2]
+    g, _ = api.build_graph(root / "specs" / "resnet.yaml", variant="resnet50")  # replays
+    fields = [f.name for f in dataclasses.fields(LayerNode)]
+    for node in g:
+        assert list(vars(node)) == fields, node.name
+        plain = LayerNode(**{name: getattr(node, name) for name in fields})
+        assert plain == node and repr(plain) == repr(node)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        next(iter(g)).op = "relu"  # type: ignore[misc]
