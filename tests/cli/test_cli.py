@@ -17,8 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from cnncost.cli import main
+from runcli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = "specs/examples/inception_5x5_bottleneck.yaml"
@@ -46,14 +45,6 @@ def bad_spec(tmp_path: Path) -> Path:
     path = tmp_path / "bad.yaml"
     path.write_text(BAD_SPEC, encoding="utf-8")
     return path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def report_json(capsys, *args: str) -> dict:

@@ -11,18 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from cnncost.cli import main
+from runcli import cli
 
 from .conftest import MODELS, ROOT
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def line_of(text: str) -> int:

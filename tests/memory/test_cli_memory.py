@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from runcli import cli
 
 from cnncost import api
-from cnncost.cli import main
 from cnncost.memory.models import MemoryConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,13 +20,6 @@ R18 = "specs/resnet.yaml@resnet18"
 @pytest.fixture(autouse=True)
 def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-
-
-def cli(capsys, *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def test_report_json_carries_memory_and_training(capsys) -> None:

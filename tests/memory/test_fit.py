@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from runcli import cli
 
 from cnncost import api
-from cnncost.cli import main
 from cnncost.errors import UsageError
 from cnncost.memory.fit import (
     Budget,
@@ -107,13 +107,6 @@ def test_largest_resolution_is_monotone_and_exact() -> None:
     result = fit_parameter(build, "resolution", 224, 32, config, budget)
     assert result.value == 224 and result.next_value == 256
     assert result.next_peak_bytes is not None and result.next_peak_bytes > budget.usable_bytes
-
-
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def test_cli_fit_json_and_device_table(capsys, monkeypatch) -> None:

@@ -7,12 +7,11 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from runcli import cli
 
-from cnncost.cli import main
 from cnncost.report.table import format_count
 
 from .conftest import ROOT
@@ -26,14 +25,6 @@ needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not instal
 @pytest.fixture(autouse=True)
 def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (code if isinstance(code, int) else 0), out, err
 
 
 def test_terminal_report_loads_no_picture_library() -> None:
