@@ -284,6 +284,34 @@ def test_analytic_commands_never_import_torch() -> None:
     assert "HEAVY []" in proc.stderr
 
 
+@pytest.mark.parametrize("argv", [
+    ["report", f"{SPEC}@bottleneck"], ["diff", f"{SPEC}@naive", f"{SPEC}@bottleneck"],
+    ["table", SPEC], ["validate", SPEC], ["fit", SPEC, "--memory", "4GB"],
+    ["report", "nope.yaml"]])
+def test_analytic_commands_pause_the_collector_and_restore_it(capsys, monkeypatch,
+                                                               argv: list[str]) -> None:
+    """Inside an analytic command the cyclic collector is off (its full collections would walk
+    every module the command imports and every node it builds); after it, on again, also when
+    the command fails."""
+    import gc
+
+    from cnncost import api
+
+    seen: list[bool] = []
+    load_spec = api.load_spec
+
+    def recording(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return load_spec(*args, **kwargs)
+
+    monkeypatch.setattr(api, "load_spec", recording)  # every command loads through api.load
+    assert gc.isenabled()
+    code, _, err = cli(capsys, *argv)
+    assert code == (4 if "nope.yaml" in argv else 0), err
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+
 def test_user_errors_print_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD_SPEC, encoding="utf-8")
