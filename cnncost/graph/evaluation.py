@@ -134,7 +134,7 @@ class Evaluation:
             self.problems.add("expression", str(err), scope, path)
         raise Failed from None
 
-    def skip(self, body: m.Common, scope: Scope, path: tuple[Any, ...],
+    def skip(self, body: m.Body, scope: Scope, path: tuple[Any, ...],
              first_input: str | None) -> bool:
         """True when the item's ``when`` is false."""
         if body.when is None:
@@ -142,7 +142,7 @@ class Evaluation:
         return not self.evaluate(body.when, scope, (*path, "when"), "bool", first_input)
 
     # -- attributes -------------------------------------------------------------------------
-    def attrs(self, op_name: str, spec_attrs: Mapping[str, Attr], body: m.Common, scope: Scope,
+    def attrs(self, op_name: str, spec_attrs: Mapping[str, Attr], body: m.OpArgs, scope: Scope,
               path: tuple[Any, ...], node_name: str, first_input: str | None
               ) -> dict[str, Any] | None:
         """The operator's evaluated, normalised attributes: given, else the innermost scope's

@@ -193,7 +193,7 @@ class Expander:
                 history.append(out)
         return history.last()
 
-    def _op(self, canonical: str, body: m.Common, path: tuple[Any, ...], scope: Scope,
+    def _op(self, canonical: str, body: m.OpArgs, path: tuple[Any, ...], scope: Scope,
             history: History, inputs: list[str] | None = None) -> str | None:
         opdef = self.ops[canonical]
         if inputs is None:
@@ -242,7 +242,7 @@ class Expander:
                                          signature))
         return node_name
 
-    def _disabled(self, body: m.Common, scope: Scope, path: tuple[Any, ...],
+    def _disabled(self, body: m.Body, scope: Scope, path: tuple[Any, ...],
                   history: History) -> bool:
         """True when the item's ``when`` is false. ``when`` is evaluated before the item's
         references are resolved, so that a disabled item may name layers that exist only when
@@ -469,8 +469,7 @@ class Expander:
             self.problems.fail("unknown-op", f"unknown merge operator {merge_op!r}", scope,
                                merge_path, hint=f"did you mean {close[0]!r}?" if close else None)
         try:
-            validated = (m.op_model(canonical).model_validate(merge_body) if merge_body
-                         else m.empty_args(canonical))
+            validated = m.args_of(canonical, merge_body or None)
         except ValidationError as err:  # reported at the merge
             self.problems.fail("schema", f"merge {merge_op}: {err}".splitlines()[0], scope,
                                merge_path)

@@ -50,7 +50,7 @@ class Signature:
 
 _SHAPES: dict[Signature, tuple[OpDef, Shape, Signature]] = {}
 _CONSTANTS: dict[tuple[int, int], tuple[Attr, Any, Any]] = {}
-_GIVEN: dict[int, tuple[m.Common, dict[str, Any]]] = {}
+_GIVEN: dict[int, tuple[m.OpArgs, dict[str, Any]]] = {}
 _NOT_FOUND: Any = object()
 
 
@@ -111,7 +111,7 @@ def _holds_text(value: Any) -> bool:
     return False
 
 
-def given_attrs(body: m.Common) -> dict[str, Any]:
+def given_attrs(body: m.OpArgs) -> dict[str, Any]:
     """The attributes ``body`` sets (not its name, inputs or condition); do not modify."""
     hit = _GIVEN.get(id(body))
     if hit is not None and hit[0] is body:

@@ -91,7 +91,7 @@ class References:
         scope.names.next_index[key] = k
         return local
 
-    def inputs(self, body: m.Common, scope: Scope, history: History,
+    def inputs(self, body: m.Body, scope: Scope, history: History,
                path: tuple[Any, ...]) -> list[str]:
         """The nodes an item reads: its ``inputs``, its ``input``, or the previous item's output.
 
@@ -109,7 +109,7 @@ class References:
                                path)
         return [last]
 
-    def first_quietly(self, body: m.Common, scope: Scope, history: History) -> str | None:
+    def first_quietly(self, body: m.Body, scope: Scope, history: History) -> str | None:
         """The item's first input if its reference resolves, else None, recording nothing: what
         an item's ``when`` may read before its references are resolved (a disabled item's
         references need not exist)."""

@@ -38,6 +38,7 @@ from cnncost.graph.layergraph import LayerNode
 from cnncost.graph.scope import Scope
 from cnncost.limits import Limits
 from cnncost.ops.registry import registered
+from cnncost.spec.model import OpArgs, OpItem
 
 #: The most layers the recordings kept across the expansions of one loaded spec hold.
 SHARED_NODES = 50_000
@@ -98,6 +99,10 @@ def words(*values: Any) -> frozenset[str]:
         value = todo.pop()
         if isinstance(value, str):
             found.update(_WORD.findall(value))
+        elif isinstance(value, OpItem):
+            todo.append(value.body)
+        elif isinstance(value, OpArgs):
+            todo.extend(value.__dict__.values())
         elif isinstance(value, BaseModel):
             todo.extend(value.__dict__.values())
             todo.extend((value.__pydantic_extra__ or {}).items())

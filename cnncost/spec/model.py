@@ -3,7 +3,9 @@
 A layer item is a one-key mapping: ``{conv2d: {...}}`` (an operator), ``{repeat: {...}}``,
 ``{parallel: {...}}``, or ``{my_block: {...}}`` (a call of a block defined in the spec or in an
 imported block file). Numeric fields accept a number or an expression string. Models are frozen
-and forbid unknown keys; they only exist in the spec layer.
+and forbid unknown keys; they only exist in the spec layer. An operator item validates to an
+``OpItem`` holding ``OpArgs`` (checked without building the operator's model where the arguments
+are plainly valid; the model decides and reports otherwise: see ``OpArgs``).
 """
 
 from __future__ import annotations
@@ -98,11 +100,205 @@ def op_model(op_name: str) -> type[Common]:
     return create_model(f"{op_name}_args", __base__=Common, __doc__=opdef.doc, **fields)
 
 
+class OpArgs:
+    """The validated arguments of one operator item (``{conv2d: {out: 64, kernel: 3}}``): what an
+    instance of the operator's model (``op_model``) holds, read the same way: every key of the
+    model an attribute (None where not given), ``model_fields_set`` the keys given. Frozen.
+
+    Why not the model itself: pydantic builds a model class in ~1.5 ms, and a spec uses a dozen
+    to two dozen operators, 20-25 ms of every ``cnncost`` process that loads one (a fifth of
+    ``report``'s own time). ``op_args`` checks the plainly valid arguments itself (YAML integers,
+    floats, booleans and strings where the model takes them, expressions that parse, lists of
+    them) and hands anything else to the model, whose errors are then exactly pydantic's; the
+    model stays the single definition of what is valid (tests/spec/test_op_args.py holds the
+    two to agreeing)."""
+
+    __slots__ = ("__dict__", "model_fields_set", "op")
+
+    op: str
+    model_fields_set: frozenset[str]
+    name: str | None
+    input: str | None
+    inputs: list[str] | None
+    when: bool | str | None
+
+    def __init__(self, op: str, values: dict[str, Any], given: frozenset[str]) -> None:
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "model_fields_set", given)
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only for names that are not fields
+        raise AttributeError(f"{self.op} has no argument {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"the arguments of {self.op} are frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"the arguments of {self.op} are frozen")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return OpArgs, (self.op, dict(self.__dict__), self.model_fields_set)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OpArgs):
+            return NotImplemented
+        return (self.op == other.op and self.model_fields_set == other.model_fields_set
+                and self.__dict__ == other.__dict__)
+
+    def __hash__(self) -> int:
+        return hash((self.op, self.model_fields_set))
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{k}={self.__dict__[k]!r}" for k in self.__dict__
+                          if k in self.model_fields_set)
+        return f"OpArgs({self.op}: {given})"
+
+
+class OpItem:
+    """A validated operator item: its key as written (an operator's name or alias) and its
+    arguments (None for a bare ``- relu`` or ``{relu: null}``)."""
+
+    __slots__ = ("body", "key")
+
+    key: str
+    body: OpArgs | None
+
+    def __init__(self, key: str, body: OpArgs | None) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "body", body)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a layer item is frozen")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return OpItem, (self.key, self.body)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OpItem):
+            return NotImplemented
+        return self.key == other.key and self.body == other.body
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.body))
+
+    def __repr__(self) -> str:
+        return f"OpItem({self.key!r}, {self.body!r})"
+
+
+#: What the expander reads from an item's arguments: an operator's, or a structure's model.
+Body = Common | OpArgs
+
+
 @cache
-def empty_args(op_name: str) -> Common:
+def _fields_of(op: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(every key of ``op``'s model -> None, key -> the check of a plainly valid value)."""
+    attrs = all_ops()[op].attrs
+    checks: dict[str, Any] = {**_COMMON_CHECKS, **{k: _KIND_CHECKS[a.kind] for k, a in attrs.items()}}
+    return dict.fromkeys(checks), checks
+
+
+def op_args(op_name: str, body: Any) -> OpArgs | None:
+    """``body`` as the arguments of ``op_name`` (an operator's name or alias), or None when it is
+    not plainly valid (then ``op_model`` decides, and reports)."""
+    op = canonical_name(op_name) or op_name
+    if body is None:
+        return empty_args(op)
+    if type(body) is not dict:
+        return None
+    template, checks = _fields_of(op)
+    values = template.copy()
+    for key, value in body.items():
+        check = checks.get(key) if type(key) is str else None
+        if check is None or not (value is None or check(value)):
+            return None
+        values[key] = _copied(value)
+    if values["input"] is not None and values["inputs"] is not None:
+        return None  # Common's rule: the model says which
+    return OpArgs(op, values, frozenset(body))
+
+
+def args_of(op_name: str, body: Any) -> OpArgs:
+    """The validated arguments of ``op_name``: ``op_args``, else the model's.
+
+    Raises:
+        pydantic.ValidationError: the model rejects ``body``.
+    """
+    fast = op_args(op_name, body)
+    if fast is not None:
+        return fast
+    return _from_model(op_name, op_model(op_name).model_validate(body))
+
+
+def _from_model(op_name: str, model: Common) -> OpArgs:
+    op = canonical_name(op_name) or op_name
+    template, _ = _fields_of(op)
+    return OpArgs(op, {k: getattr(model, k) for k in template}, frozenset(model.model_fields_set))
+
+
+def _copied(value: Any) -> Any:
+    """Lists copied, as the model's validation copies them (nested lists too)."""
+    return [_copied(v) for v in value] if type(value) is list else value
+
+
+def _is_expr(value: Any) -> bool:
+    """A string that ``Expr`` accepts (an expression that parses)."""
+    if type(value) is not str:
+        return False
+    try:
+        parse(value)
+    except Exception:  # noqa: BLE001 - anything the parser refuses goes to the model, which reports it
+        return False
+    return True
+
+
+def _is_int(value: Any) -> bool:  # Int
+    return type(value) is int or _is_expr(value)
+
+
+def _is_number(value: Any) -> bool:  # Number
+    return type(value) is int or type(value) is float or _is_expr(value)
+
+
+def _list_of(check: Any) -> Any:
+    return lambda value: type(value) is list and all(check(v) for v in value)
+
+
+def _either(*checks: Any) -> Any:
+    return lambda value: any(check(value) for check in checks)
+
+
+_INTS = _list_of(_is_int)
+_SIDES = _either(_is_int, _list_of(_either(_is_int, _INTS)))
+#: Per attribute kind, what ``_attr_type`` accepts without coercion (None aside).
+_KIND_CHECKS: dict[str, Any] = {
+    "int": _is_int,
+    "float": _is_number,
+    "bool": lambda value: type(value) is bool or _is_expr(value),
+    "str": lambda value: type(value) is str,
+    "choice": lambda value: type(value) is str,
+    "act": lambda value: type(value) is str,
+    "pair": _either(_is_int, _INTS),
+    "sides": _SIDES,
+    "padding": _SIDES,
+    "ints": _either(_is_expr, _INTS),
+    "floats": _either(_is_number, _list_of(_is_number)),
+    "table": _either(_is_expr, _list_of(_INTS)),
+}
+#: The keys every item accepts, as ``Common`` types them.
+_COMMON_CHECKS: dict[str, Any] = {
+    "name": lambda value: type(value) is str,
+    "input": lambda value: type(value) is str,
+    "inputs": _list_of(lambda value: type(value) is str),
+    "when": _KIND_CHECKS["bool"],
+}
+
+
+@cache
+def empty_args(op_name: str) -> OpArgs:
     """The arguments of an operator item that gives none (``- relu``): one shared instance per
-    operator (models are frozen), not a validation per layer."""
-    return op_model(op_name)()
+    operator (frozen), not a validation per layer."""
+    op = canonical_name(op_name) or op_name
+    return OpArgs(op, _fields_of(op)[0].copy(), frozenset())
 
 
 class BlockCall(Common):
@@ -152,15 +348,22 @@ def item_model(key: str) -> type[BaseModel]:
     return create_model(f"{key}_item", __base__=_Frozen, **{key: field})
 
 
-def _validate_item(value: Any) -> BaseModel:
+def _validate_item(value: Any) -> BaseModel | OpItem:
     """Dispatch a raw layer item on its key; nested errors keep their locations."""
-    if isinstance(value, BaseModel):
+    if isinstance(value, (BaseModel, OpItem)):
         return value
     if not (isinstance(value, dict) and len(value) == 1):
         _reject(value)
     key = next(iter(value))
-    if key in STRUCTURAL or canonical_name(str(key)):
-        return item_model(str(key)).model_validate(value)
+    if key in STRUCTURAL:
+        return item_model(key).model_validate(value)
+    if canonical_name(str(key)):
+        fast = op_args(str(key), value[key])
+        if fast is not None:
+            return OpItem(key, fast)
+        model = item_model(str(key)).model_validate(value)  # raises, located, or coerces
+        body = getattr(model, str(key))
+        return OpItem(str(key), None if body is None else _from_model(str(key), body))
     return _CallItem.model_validate(value)
 
 
@@ -306,8 +509,10 @@ RepeatBody.model_rebuild()
 ParallelBody.model_rebuild()
 
 
-def item_parts(item: BaseModel) -> tuple[str, Any]:
+def item_parts(item: BaseModel | OpItem) -> tuple[str, Any]:
     """(key, body) of a validated layer item; for a block call the key is the block's name."""
+    if isinstance(item, OpItem):
+        return item.key, item.body
     if isinstance(item, _CallItem):
         return item.block_name, item.call
     kind = type(item)
@@ -317,5 +522,5 @@ def item_parts(item: BaseModel) -> tuple[str, Any]:
     return key, getattr(item, key)
 
 
-#: The one field of each item model (asked for every item of every expansion).
+#: The one field of each structural item model (asked for every item of every expansion).
 _ITEM_KEYS: dict[type, str] = {}

@@ -31,6 +31,8 @@ def expanded_alone(monkeypatch: pytest.MonkeyPatch, path: Path, **kwargs: Any) -
     ("mobilenet_v1.yaml", [{"alpha": a, "resolution": r} for a in (0.25, 0.5)
                            for r in (96, 100, 128, 132, 160)]),
     ("resnet.yaml", [{"variant": v} for v in ("resnet18", "resnet50", "resnet101", "resnet50")]),
+    # a block whose items read a parameter directly (``when: paper``)
+    ("lenet5.yaml", [{"variant": v} for v in ("lecun1998", "modern", "lecun1998")]),
 ])
 def test_replays_across_expansions_give_what_expanding_gives(
         monkeypatch: pytest.MonkeyPatch, spec: str, points: list[dict[str, Any]]) -> None:
@@ -69,6 +71,20 @@ def test_a_value_read_through_a_function_or_a_default_is_part_of_the_context(
     assert outs(unused=2) == outs()
     contexts = loaded.memo["recordings"].by_context
     assert all(dict(read).keys() == {"alpha", "k"} for read, *_ in contexts)
+
+
+def test_the_words_of_a_block_are_those_of_every_item_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: t\nparams: {paper: true}\ninput: {channels: 3, height: 8, width: 8}\n"
+        "blocks:\n  other_block: {args: [c], layers: [relu]}\n  b:\n    layers:\n"
+        "      - conv2d: {out: width_of_it, kernel: 3, when: paper}\n      - relu\n"
+        "      - repeat: {times: deep, layers: [{max_pool2d: {kernel: kk}}]}\n"
+        "      - parallel: {branches: {x: [{other_block: {c: cc}}]}}\n"
+        "layers:\n  - b\n")
+    loaded = api.load(path)
+    found = replay.words([bdef for bdef, _ in loaded.blocks.values()])
+    assert {"width_of_it", "paper", "deep", "kk", "other_block", "cc"} <= found
 
 
 def test_what_is_kept_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
