@@ -45,7 +45,9 @@ COMMON_KEYS = ("name", "input", "inputs", "when")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built on first use, not at import: a spec without blocks, repeats or figures never
+    # builds the models of those (each costs ~1 ms; cnncost starts a process per command)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Common(_Frozen):
@@ -505,8 +507,6 @@ class ModelSpec(_Frozen):
 
 Item = Annotated[Any, BeforeValidator(_validate_item), _ItemSchema()]
 
-RepeatBody.model_rebuild()
-ParallelBody.model_rebuild()
 
 
 def item_parts(item: BaseModel | OpItem) -> tuple[str, Any]:
