@@ -1,6 +1,6 @@
 """``python -m cnncost`` runs the command line."""
 
-from cnncost.cli import main
+from cnncost.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -312,6 +312,33 @@ def test_analytic_commands_pause_the_collector_and_restore_it(capsys, monkeypatc
     assert gc.isenabled()
 
 
+def test_the_process_entry_point_freezes_what_is_left_however_main_ends(capsys,
+                                                                        monkeypatch) -> None:
+    """``run`` (the script, ``python -m cnncost``) is ``main`` and then ``gc.freeze``, so that the
+    interpreter's last collection does not walk what the command built; ``main`` alone does not
+    freeze (tests and embedding programs go on)."""
+    import gc
+
+    from cnncost import cli as cli_module
+
+    def failing() -> None:
+        raise SystemExit(3)
+
+    monkeypatch.setattr(cli_module, "main", failing)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_module.run()
+        assert exit_info.value.code == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    monkeypatch.undo()
+    code, _, err = cli(capsys, "validate", SPEC)
+    assert code == 0, err
+    assert gc.get_freeze_count() == 0
+
+
 def test_user_errors_print_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD_SPEC, encoding="utf-8")
