@@ -40,19 +40,20 @@ class ReportMeta:
 
 
 def analyze_graph(graph: LayerGraph, meta: ReportMeta, *, convention: str = "cnncost",
-                  batch: int = 1, dtype: str = "float32") -> CostReport:
-    """Cost every layer of ``graph`` under ``convention`` for ``batch`` samples of ``dtype``.
+                  batch: int = 1, dtype: str = "float32", layers: bool = True) -> CostReport:
+    """Cost every layer of ``graph`` under ``convention`` for ``batch`` samples of ``dtype``;
+    ``layers`` False: the totals only (the report's layers and blocks empty).
 
     Raises:
         KeyError: unknown convention or dtype (the API validates them first).
         SpecError: the convention does not define an operator present in the graph.
     """
     with paused():  # the collector off while the rows are made (cnncost.gcpause)
-        return _analyze(graph, meta, convention, batch, dtype)
+        return _analyze(graph, meta, convention, batch, dtype, layers)
 
 
-def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, dtype: str
-             ) -> CostReport:
+def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, dtype: str,
+             layers: bool) -> CostReport:
     conv = get_convention(convention)
     bpe = DTYPES[dtype]
     rows: list[LayerCost] = []
@@ -72,14 +73,15 @@ def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, d
         out_bytes = counts.out_numel * batch * bpe
         sizes[node.name] = out_bytes
         params_total = counts.params_trainable + counts.params_non_trainable
-        rows.append(LayerCost.trusted(
-            name=node.name, op=node.op, inputs=node.inputs, out_shape=node.out_shape,
-            params_trainable=counts.params_trainable,
-            params_non_trainable=counts.params_non_trainable,
-            macs=counts.macs * batch, flops=counts.flops * batch, counted=counts.counted,
-            activation_bytes=out_bytes,
-            bytes_read=counts.in_numel * batch * bpe + params_total * bpe,
-            bytes_written=out_bytes, location=node.location))
+        if layers:
+            rows.append(LayerCost.trusted(
+                name=node.name, op=node.op, inputs=node.inputs, out_shape=node.out_shape,
+                params_trainable=counts.params_trainable,
+                params_non_trainable=counts.params_non_trainable,
+                macs=counts.macs * batch, flops=counts.flops * batch, counted=counts.counted,
+                activation_bytes=out_bytes,
+                bytes_read=counts.in_numel * batch * bpe + params_total * bpe,
+                bytes_written=out_bytes, location=node.location))
         trainable += counts.params_trainable
         non_trainable += counts.params_non_trainable
         macs += counts.macs
@@ -96,7 +98,7 @@ def _analyze(graph: LayerGraph, meta: ReportMeta, convention: str, batch: int, d
         peak_activation_bytes=memory.peak_live_bytes(graph, sizes),
         depth=graph.depth(),
         weighted_depth=graph.depth(weighted_only=True),
-        layers=len(rows),
+        layers=len(sizes),
         input_shapes=tuple(graph.node(n).out_shape for n in graph.input_names),
         output_shapes=tuple(graph.node(n).out_shape for n in graph.outputs),
     )

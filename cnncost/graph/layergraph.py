@@ -134,6 +134,7 @@ class LayerGraph:
         self._consumers = {n: tuple(c) if in_order else tuple(
             sorted(c, key=self._position.__getitem__)) for n, c in consumers.items()}
         self._paths: dict[bool, tuple[str, ...]] = {}
+        self._weighted_depth = 0
         self._inputs: tuple[str, ...] | None = None
 
     def _graph(self) -> nx.DiGraph:
@@ -226,6 +227,8 @@ class LayerGraph:
             for name in self._topo:  # the first of the longest
                 if best[name][index] > top:
                     end, top = name, best[name][index]
+            if which:
+                self._weighted_depth = top
             path = []
             at: str | None = end
             while at is not None:
@@ -238,7 +241,7 @@ class LayerGraph:
         """Topological depth (nodes on the longest path, input included) or weighted depth."""
         path = self.longest_path(weighted_only)
         if weighted_only:
-            return sum(self._nodes[n].opdef.weighted for n in path)
+            return self._weighted_depth  # the weighted layers on that path, counted by _longest
         return len(path)
 
     @property

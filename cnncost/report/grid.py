@@ -28,6 +28,7 @@ from typing import Any
 
 from cnncost.errors import CnncostError, SpecError, UsageError, excerpt
 from cnncost.gcpause import paused
+from cnncost.limits import current, holding
 from cnncost.report.formats import json_text, md_table
 from cnncost.report.zoo import HEADER, ZooRow, cells, row_of
 
@@ -157,7 +158,8 @@ def _load(spec: str, variant: str | None, convention: str, dtype: str, batch: in
 def _evaluate(chunk: list[tuple[tuple[str, Any], ...]]) -> list[GridRow]:
     w = _WORKER
     out: list[GridRow] = []
-    with paused():
+    # the limits in force when the sweep starts hold for all of it (read once, not per point)
+    with paused(), holding(current()):
         for start in range(0, len(chunk), _COLLECT_EVERY):
             out.extend(_evaluate_run(chunk[start:start + _COLLECT_EVERY], w))
             # a point's expansion leaves no cycle (it unlinks its own), but a cycle a point
@@ -176,7 +178,8 @@ def _evaluate_run(chunk: list[tuple[tuple[str, Any], ...]], w: dict[str, Any]) -
         variant = values.pop("variant", w["variant"])
         try:
             report = api.analyze(w["loaded"], variant=variant, overrides=values,
-                                 convention=w["convention"], dtype=w["dtype"], batch=w["batch"])
+                                 convention=w["convention"], dtype=w["dtype"], batch=w["batch"],
+                                 layers=False)
         except SpecError as err:
             first = err.problems[0] if err.problems else None
             out.append(GridRow(point, None, first.format() if first else str(err)))

@@ -98,7 +98,7 @@ def zoo_rows(paths: Sequence[Path], *, convention: str = ZOO_CONVENTION, dtype: 
         loaded = api.load(path)
         for variant in tuple(loaded.spec.variants) or (None,):
             report = api.analyze(loaded, variant=variant, convention=convention, dtype=dtype,
-                                 batch=batch)
+                                 batch=batch, layers=False)
             rows.append(row_of(report, path))
     return rows
 

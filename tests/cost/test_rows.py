@@ -23,3 +23,26 @@ def test_trusted_rows_are_plain_rows() -> None:
         assert plain == row and hash(plain) == hash(row) and repr(plain) == repr(row)
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.layers[0].macs = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("ref", ["resnet.yaml@resnet50", "inception_v3.yaml", "lenet5.yaml@modern",
+                                 "nasnet.yaml@mobile", "efficientnet.yaml@b3", "deeplabv3.yaml"])
+def test_totals_only_is_the_totals_of_the_whole_report(ref: str) -> None:
+    """``layers=False`` (sweeps, the zoo table) makes no rows and no blocks, and the same totals;
+    the weighted depth is the one the rows give (weighted layers on the longest such path)."""
+    whole = api.analyze(f"{ROOT / 'specs'}/{ref}", batch=3, dtype="bfloat16")
+    totals = api.analyze(f"{ROOT / 'specs'}/{ref}", batch=3, dtype="bfloat16", layers=False)
+    assert totals.layers == () and totals.blocks == ()
+    assert totals.totals == whole.totals and totals.documented == whole.documented
+    assert totals.uncounted == whole.uncounted and totals.variant == whole.variant
+    assert whole.totals.layers == len(whole.layers)
+    graph, _ = api.build_graph(ROOT / "specs" / ref.split("@")[0],
+                               variant=ref.split("@")[1] if "@" in ref else None)
+    path = graph.longest_path(weighted_only=True)
+    assert whole.totals.weighted_depth == sum(graph.node(n).opdef.weighted for n in path)
+
+
+def test_a_spec_is_named_with_its_variant_as_everywhere() -> None:
+    by_ref = api.analyze(f"{ROOT / 'specs'}/resnet.yaml@resnet18")
+    assert by_ref.variant == "resnet18"
+    assert by_ref.totals == api.analyze(ROOT / "specs/resnet.yaml", variant="resnet18").totals
