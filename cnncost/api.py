@@ -291,9 +291,10 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
 
 
 def parse_spec_ref(text: str) -> tuple[Path, str | None]:
-    """``"specs/resnet.yaml@resnet50"`` -> ``(Path("specs/resnet.yaml"), "resnet50")``."""
+    """``"specs/resnet.yaml@resnet50"`` -> ``(Path("specs/resnet.yaml"), "resnet50")``; a file
+    whose name holds an ``@`` (``v2@224.yaml``) is that file."""
     path, sep, variant = text.rpartition("@")
-    if sep and path and "/" not in variant:
+    if sep and path and "/" not in variant and not Path(text).is_file():
         return Path(path), variant or None
     return Path(text), None
 

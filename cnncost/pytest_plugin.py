@@ -61,7 +61,7 @@ def _matches(relative: str, pattern: str) -> bool:
 def _report(path: str, variant: str | None, convention: str) -> Any:
     from cnncost import api
 
-    return api.analyze(path, variant=variant, convention=convention)
+    return api.analyze(path, variant=variant, convention=convention, layers=False)  # totals only
 
 
 class SpecFigures(pytest.File):

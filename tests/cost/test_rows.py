@@ -46,3 +46,12 @@ def test_a_spec_is_named_with_its_variant_as_everywhere() -> None:
     by_ref = api.analyze(f"{ROOT / 'specs'}/resnet.yaml@resnet18")
     assert by_ref.variant == "resnet18"
     assert by_ref.totals == api.analyze(ROOT / "specs/resnet.yaml", variant="resnet18").totals
+
+
+def test_a_file_whose_name_holds_an_at_sign_is_that_file(tmp_path: Path) -> None:
+    spec = tmp_path / "net@224.yaml"
+    spec.write_text("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
+                    "  - conv2d: {out: 4, kernel: 3}\n")
+    assert api.parse_spec_ref(str(spec)) == (spec, None)
+    assert api.analyze(str(spec)).totals.params_total == 4 * 3 * 9 + 4
+    assert api.parse_spec_ref(f"{spec}@v") == (spec, "v")
