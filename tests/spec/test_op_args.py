@@ -96,6 +96,16 @@ def test_input_and_inputs_together_go_to_the_model() -> None:
         m.args_of("add", {"input": "a", "inputs": ["a", "b"]})
 
 
+def test_what_the_model_coerces_is_taken_as_the_model_makes_it() -> None:
+    """Not plainly valid but accepted by the model (its lax ``str`` takes bytes): the model's
+    value, as an OpArgs like any other."""
+    assert m.op_args("conv2d", {"name": b"c1", "out": 8}) is None
+    args = m.args_of("conv2d", {"name": b"c1", "out": 8})
+    assert args.name == "c1" and args.out == 8 and args.model_fields_set == {"name", "out"}
+    item = m._validate_item({"conv2d": {"name": b"c1", "out": 8}})
+    assert m.item_parts(item) == ("conv2d", args)
+
+
 def test_values_are_copied_and_frozen() -> None:
     kernel = [3, 3]
     args = m.args_of("conv2d", {"out": 8, "kernel": kernel})
