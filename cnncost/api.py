@@ -78,20 +78,21 @@ def expand(spec: str | Path | LoadedSpec, *, variant: str | None = None,
     Raises:
         FileAccessError, SpecError: as ``build_graph``.
     """
-    if isinstance(spec, (str, Path)):
-        spec, ref_variant = parse_spec_ref(str(spec))
-        variant = variant or ref_variant
     return _expanded(spec, variant, overrides)
 
 
 def _expanded(spec: str | Path | LoadedSpec | Expanded, variant: str | None,
               overrides: Mapping[str, Any] | None) -> Expanded:
     """``spec`` itself when it is expanded already (no other variant or overrides may be
-    asked for then), else its expansion.
+    asked for then), else its expansion; ``"spec.yaml@variant"`` names that variant unless ``variant``
+    is given.
 
     Raises:
         UsageError: an expanded spec with another variant or other overrides.
     """
+    if isinstance(spec, (str, Path)):
+        spec, ref_variant = parse_spec_ref(str(spec))
+        variant = variant or ref_variant
     if not isinstance(spec, Expanded):
         loaded = load(spec)
         graph, bindings = build_graph(loaded, variant=variant, overrides=overrides)
@@ -121,9 +122,6 @@ def analyze(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = N
         raise UsageError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if not 1 <= batch <= MAX_BATCH:
         raise UsageError(f"batch must be from 1 to {MAX_BATCH:,}, got {batch}")
-    if isinstance(spec, (str, Path)):  # "spec.yaml@variant", as everywhere a spec is named
-        spec, ref_variant = parse_spec_ref(str(spec))
-        variant = variant or ref_variant
     # the collector off for the whole analysis, and the graph dropped before it runs again:
     # what the expansion built is freed by reference counting (it holds no cycle), so the
     # collection that follows walks the report alone, not the graph (cnncost.gcpause)
@@ -157,11 +155,7 @@ def memory(spec: str | Path | LoadedSpec | Expanded, config: MemoryConfig | None
         SpecError: the spec, variant or overrides are invalid, or an in-place operator
             conflicts with another reader of its input.
     """
-    path: str | Path | LoadedSpec | Expanded = spec
-    if isinstance(spec, (str, Path)):
-        path, ref_variant = parse_spec_ref(str(spec))
-        variant = variant or ref_variant
-    return analyze_memory(_expanded(path, variant, overrides).graph, config or MemoryConfig())
+    return analyze_memory(_expanded(spec, variant, overrides).graph, config or MemoryConfig())
 
 
 def training(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = None,
@@ -177,11 +171,7 @@ def training(spec: str | Path | LoadedSpec | Expanded, *, variant: str | None = 
     from cnncost.cost.conventions import ConventionUndefined
     from cnncost.cost.training import training_cost
 
-    path: str | Path | LoadedSpec | Expanded = spec
-    if isinstance(spec, (str, Path)):
-        path, ref_variant = parse_spec_ref(str(spec))
-        variant = variant or ref_variant
-    graph = _expanded(path, variant, overrides).graph
+    graph = _expanded(spec, variant, overrides).graph
     try:
         return training_cost(graph, convention, batch)
     except ConventionUndefined as err:

@@ -195,14 +195,15 @@ class LayerGraph:
         networkx's ``dag_longest_path``): networkx's version builds a list of candidates per node
         and a graph of 100,000 layers, or a sweep of 10,000 networks, pays for it.
         """
-        if weighted_only not in self._paths:
-            self._paths.update(self._longest())
+        if not self._paths:
+            self._paths, self._weighted_depth = self._longest()
         return list(self._paths[weighted_only])
 
-    def _longest(self) -> dict[bool, tuple[str, ...]]:
-        """Both longest paths (by node count: False; by weighted layers: True), in one pass."""
+    def _longest(self) -> tuple[dict[bool, tuple[str, ...]], int]:
+        """Both longest paths (by node count: False; by weighted layers: True), in one pass, and
+        the weighted layers on the second."""
         if not self._ordered:
-            return {False: (), True: ()}
+            return {False: (), True: ()}, 0
         best: dict[str, tuple[int, int]] = {}  # (nodes, weighted layers) to here
         back: dict[str, tuple[str | None, str | None]] = {}
         weights: dict[str, int] = {}  # per operator: one registry lookup each, not one per node
@@ -227,22 +228,18 @@ class LayerGraph:
             for name in self._topo:  # the first of the longest
                 if best[name][index] > top:
                     end, top = name, best[name][index]
-            if which:
-                self._weighted_depth = top
             path = []
             at: str | None = end
             while at is not None:
                 path.append(at)
                 at = back[at][index]
             paths[which] = tuple(reversed(path))
-        return paths
+        return paths, best[paths[True][-1]][1]
 
     def depth(self, weighted_only: bool = False) -> int:
         """Topological depth (nodes on the longest path, input included) or weighted depth."""
         path = self.longest_path(weighted_only)
-        if weighted_only:
-            return self._weighted_depth  # the weighted layers on that path, counted by _longest
-        return len(path)
+        return self._weighted_depth if weighted_only else len(path)
 
     @property
     def nx_graph(self) -> nx.DiGraph:

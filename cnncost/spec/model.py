@@ -253,6 +253,10 @@ def _is_expr(value: Any) -> bool:
     return True
 
 
+def _is_text(value: Any) -> bool:  # str (the model's lax str also takes bytes: it decides)
+    return type(value) is str
+
+
 def _is_int(value: Any) -> bool:  # Int
     return type(value) is int or _is_expr(value)
 
@@ -276,9 +280,9 @@ _KIND_CHECKS: dict[str, Any] = {
     "int": _is_int,
     "float": _is_number,
     "bool": lambda value: type(value) is bool or _is_expr(value),
-    "str": lambda value: type(value) is str,
-    "choice": lambda value: type(value) is str,
-    "act": lambda value: type(value) is str,
+    "str": _is_text,
+    "choice": _is_text,
+    "act": _is_text,
     "pair": _either(_is_int, _INTS),
     "sides": _SIDES,
     "padding": _SIDES,
@@ -288,9 +292,9 @@ _KIND_CHECKS: dict[str, Any] = {
 }
 #: The keys every item accepts, as ``Common`` types them.
 _COMMON_CHECKS: dict[str, Any] = {
-    "name": lambda value: type(value) is str,
-    "input": lambda value: type(value) is str,
-    "inputs": _list_of(lambda value: type(value) is str),
+    "name": _is_text,
+    "input": _is_text,
+    "inputs": _list_of(_is_text),
     "when": _KIND_CHECKS["bool"],
 }
 
@@ -359,13 +363,13 @@ def _validate_item(value: Any) -> BaseModel | OpItem:
     key = next(iter(value))
     if key in STRUCTURAL:
         return item_model(key).model_validate(value)
-    if canonical_name(str(key)):
-        fast = op_args(str(key), value[key])
+    name = str(key)
+    if canonical_name(name):
+        fast = op_args(name, value[key])
         if fast is not None:
-            return OpItem(key, fast)
-        model = item_model(str(key)).model_validate(value)  # raises, located, or coerces
-        body = getattr(model, str(key))
-        return OpItem(str(key), None if body is None else _from_model(str(key), body))
+            return OpItem(name, fast)
+        body = getattr(item_model(name).model_validate(value), name)  # raises, located
+        return OpItem(name, None if body is None else _from_model(name, body))
     return _CallItem.model_validate(value)
 
 
@@ -506,7 +510,6 @@ class ModelSpec(_Frozen):
 
 
 Item = Annotated[Any, BeforeValidator(_validate_item), _ItemSchema()]
-
 
 
 def item_parts(item: BaseModel | OpItem) -> tuple[str, Any]:

@@ -53,5 +53,5 @@ def test_a_file_whose_name_holds_an_at_sign_is_that_file(tmp_path: Path) -> None
     spec.write_text("name: t\ninput: {channels: 3, height: 8, width: 8}\nlayers:\n"
                     "  - conv2d: {out: 4, kernel: 3}\n")
     assert api.parse_spec_ref(str(spec)) == (spec, None)
-    assert api.analyze(str(spec)).totals.params_total == 4 * 3 * 9 + 4
+    assert api.analyze(str(spec)).totals.params_total == 4 * 3 * 9 + 4  # 3x3 conv 3 -> 4, bias
     assert api.parse_spec_ref(f"{spec}@v") == (spec, "v")
